@@ -1,0 +1,64 @@
+package storage
+
+import (
+	"sync"
+	"time"
+
+	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// storeMetrics exposes the store's size, series and merges as Vigil's
+// self-metrics (vigil_storage_*). The figures come from one
+// UpdateMetrics call per scrape, cached briefly because each gauge asks.
+type storeMetrics struct {
+	s   *Storage
+	set *metrics.Set
+
+	mu      sync.Mutex
+	updated time.Time
+	m       vmstorage.Metrics
+}
+
+func newStoreMetrics(s *Storage) *storeMetrics {
+	sm := &storeMetrics{s: s, set: metrics.NewSet()}
+	gauge := func(name string, f func(m *vmstorage.Metrics) uint64) {
+		sm.set.NewGauge(name, func() float64 {
+			sm.mu.Lock()
+			defer sm.mu.Unlock()
+			if time.Since(sm.updated) > time.Second {
+				sm.m = vmstorage.Metrics{}
+				sm.s.vm.UpdateMetrics(&sm.m)
+				sm.updated = time.Now()
+			}
+			return float64(f(&sm.m))
+		})
+	}
+	gauge(`vigil_storage_data_size_bytes{type="samples"}`, func(m *vmstorage.Metrics) uint64 {
+		return m.TableMetrics.InmemorySizeBytes + m.TableMetrics.SmallSizeBytes + m.TableMetrics.BigSizeBytes
+	})
+	sm.set.NewGauge(`vigil_storage_disk_usage_bytes`, func() float64 { return float64(s.DiskUsage()) })
+	sm.set.NewGauge(`vigil_storage_free_disk_bytes`, func() float64 { return float64(s.FreeDiskSpace()) })
+	gauge(`vigil_storage_rows{type="samples"}`, func(m *vmstorage.Metrics) uint64 { return m.TableMetrics.TotalRowsCount() })
+	gauge(`vigil_storage_pending_rows`, func(m *vmstorage.Metrics) uint64 { return m.TableMetrics.PendingRows })
+	gauge(`vigil_storage_new_series_created_total`, func(m *vmstorage.Metrics) uint64 { return m.NewTimeseriesCreated })
+	gauge(`vigil_storage_rows_added_total`, func(m *vmstorage.Metrics) uint64 { return m.RowsAddedTotal })
+	gauge(`vigil_storage_rows_out_of_retention_total{reason="too_old"}`, func(m *vmstorage.Metrics) uint64 { return m.TooSmallTimestampRows })
+	gauge(`vigil_storage_rows_out_of_retention_total{reason="too_new"}`, func(m *vmstorage.Metrics) uint64 { return m.TooBigTimestampRows })
+	gauge(`vigil_storage_merges_total{type="inmemory"}`, func(m *vmstorage.Metrics) uint64 { return m.TableMetrics.InmemoryMergesCount })
+	gauge(`vigil_storage_merges_total{type="small"}`, func(m *vmstorage.Metrics) uint64 { return m.TableMetrics.SmallMergesCount })
+	gauge(`vigil_storage_merges_total{type="big"}`, func(m *vmstorage.Metrics) uint64 { return m.TableMetrics.BigMergesCount })
+	gauge(`vigil_storage_active_merges`, func(m *vmstorage.Metrics) uint64 {
+		return m.TableMetrics.ActiveInmemoryMerges + m.TableMetrics.ActiveSmallMerges + m.TableMetrics.ActiveBigMerges
+	})
+	gauge(`vigil_storage_series`, func(m *vmstorage.Metrics) uint64 {
+		n, _ := sm.s.vm.GetSeriesCount(noDeadline())
+		return n
+	})
+	metrics.RegisterSet(sm.set)
+	return sm
+}
+
+func (sm *storeMetrics) unregister() {
+	metrics.UnregisterSet(sm.set, true)
+}

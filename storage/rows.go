@@ -1,0 +1,134 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"github.com/VictoriaMetrics/VictoriaMetrics/lib/encoding"
+	"github.com/VictoriaMetrics/VictoriaMetrics/lib/prompb"
+	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
+)
+
+// Label is one label of a series. The metric name is the label "__name__".
+type Label = prompb.Label
+
+// Sample is one value of a series at a Unix time in milliseconds.
+type Sample = prompb.Sample
+
+// MaxLabelLength is the longest label name or value the store accepts.
+const MaxLabelLength = math.MaxUint16
+
+// Rows is a batch of samples waiting to be appended. Decoders, the scraper
+// and the rule evaluator fill it; Storage.Append stores it. A Rows is not
+// safe for concurrent use; reuse it with Reset to avoid allocations.
+type Rows struct {
+	mrs []vmstorage.MetricRow
+
+	// names holds the encoded series names that mrs point into. A new chunk
+	// is started rather than growing it, because growing would move the
+	// bytes that earlier rows still reference.
+	names []byte
+}
+
+// Reset empties r, keeping its buffers for reuse.
+func (r *Rows) Reset() {
+	clear(r.mrs)
+	r.mrs = r.mrs[:0]
+	r.names = r.names[:0]
+}
+
+// Len returns the number of samples in r.
+func (r *Rows) Len() int { return len(r.mrs) }
+
+// AddSeries adds the samples of one series. Labels with empty values are
+// dropped, as in Prometheus. It fails, adding nothing, when a label name or
+// value is not valid UTF-8 or too long, or when the series has no name.
+func (r *Rows) AddSeries(labels []Label, samples []Sample) error {
+	if len(samples) == 0 {
+		return nil
+	}
+	name, err := r.appendName(labels)
+	if err != nil {
+		return err
+	}
+	for _, s := range samples {
+		r.mrs = append(r.mrs, vmstorage.MetricRow{MetricNameRaw: name, Timestamp: s.Timestamp, Value: s.Value})
+	}
+	return nil
+}
+
+// Add adds one sample of the series with the given labels.
+func (r *Rows) Add(labels []Label, timestamp int64, value float64) error {
+	name, err := r.appendName(labels)
+	if err != nil {
+		return err
+	}
+	r.mrs = append(r.mrs, vmstorage.MetricRow{MetricNameRaw: name, Timestamp: timestamp, Value: value})
+	return nil
+}
+
+// appendName encodes labels the way MetricName.UnmarshalRaw reads them and
+// returns the encoded bytes, which stay valid until r is reset.
+func (r *Rows) appendName(labels []Label) ([]byte, error) {
+	size := 0
+	hasName := false
+	for i := range labels {
+		l := &labels[i]
+		if err := ValidateLabel(l.Name, l.Value); err != nil {
+			return nil, err
+		}
+		if l.Value == "" {
+			continue
+		}
+		if l.Name == "__name__" {
+			hasName = true
+		}
+		size += 4 + len(l.Name) + len(l.Value)
+	}
+	if !hasName {
+		return nil, fmt.Errorf("series %s has no metric name (label __name__)", LabelsString(labels))
+	}
+	if cap(r.names)-len(r.names) < size {
+		r.names = make([]byte, 0, max(size, 64*1024))
+	}
+	start := len(r.names)
+	for i := range labels {
+		l := &labels[i]
+		if l.Value == "" {
+			continue
+		}
+		name := l.Name
+		if name == "__name__" {
+			name = ""
+		}
+		r.names = encoding.MarshalUint16(r.names, uint16(len(name)))
+		r.names = append(r.names, name...)
+		r.names = encoding.MarshalUint16(r.names, uint16(len(l.Value)))
+		r.names = append(r.names, l.Value...)
+	}
+	return r.names[start:len(r.names):len(r.names)], nil
+}
+
+// ValidateLabel reports why a label cannot be stored, or nil. Label names
+// follow Prometheus' UTF-8 rules: any valid UTF-8 that is not empty.
+func ValidateLabel(name, value string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("empty label name (value %q)", value)
+	case len(name) > MaxLabelLength:
+		return fmt.Errorf("label name %.64q... is %d bytes long; the limit is %d", name, len(name), MaxLabelLength)
+	case len(value) > MaxLabelLength:
+		return fmt.Errorf("value of label %q is %d bytes long; the limit is %d", name, len(value), MaxLabelLength)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("label name %q is not valid UTF-8", name)
+	case !utf8.ValidString(value):
+		return fmt.Errorf("value %q of label %q is not valid UTF-8", value, name)
+	}
+	return nil
+}
+
+// LabelsString formats labels as Prometheus does: name{a="b", c="d"}.
+func LabelsString(labels []Label) string {
+	return prompb.LabelsToString(labels)
+}

@@ -1,0 +1,144 @@
+// Package storage is Vigil's embedded time-series store: VictoriaMetrics'
+// lib/storage behind a small interface of Vigil's own. It appends rows,
+// serves the PromQL engine through a Prometheus storage.Queryable, answers
+// label and series look-ups, deletes series, takes snapshots and reports
+// the cardinality of what it holds.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/VictoriaMetrics/lib/fs"
+	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
+)
+
+// Options configures a Storage.
+type Options struct {
+	// Retention is how long samples are kept. Zero means 30 days.
+	Retention time.Duration
+
+	// MemoryAllowedBytes caps VictoriaMetrics' caches. Zero means a quarter
+	// of the machine's memory rather than VictoriaMetrics' default of 60%,
+	// because Vigil shares its process with the query engine and the rules.
+	MemoryAllowedBytes int64
+
+	// MaxSeriesPerQuery bounds how many series one selector may match.
+	// Zero means 1,000,000.
+	MaxSeriesPerQuery int
+}
+
+// DefaultRetention is how long samples are kept when Options.Retention is 0.
+const DefaultRetention = 30 * 24 * time.Hour
+
+// Storage is the embedded TSDB. It is safe for concurrent use.
+type Storage struct {
+	path string
+	opts Options
+	vm   *vmstorage.Storage
+
+	metrics   *storeMetrics
+	closeOnce sync.Once
+}
+
+// Open opens or creates the store in dir.
+func Open(dir string, opts Options) (*Storage, error) {
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.MaxSeriesPerQuery <= 0 {
+		opts.MaxSeriesPerQuery = 1_000_000
+	}
+	if err := configureVictoriaMetrics(opts); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "tsdb")
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the storage directory %s: %w (check the --data-dir permissions)", path, err)
+	}
+	vm := vmstorage.MustOpenStorage(path, vmstorage.OpenOptions{Retention: opts.Retention})
+	s := &Storage{path: path, opts: opts, vm: vm}
+	s.metrics = newStoreMetrics(s)
+	return s, nil
+}
+
+// Close flushes everything appended to disk and closes the store.
+func (s *Storage) Close() error {
+	s.closeOnce.Do(func() {
+		s.metrics.unregister()
+		s.vm.MustClose()
+	})
+	return nil
+}
+
+// Path returns the directory that holds the store's files.
+func (s *Storage) Path() string { return s.path }
+
+// Retention returns how long samples are kept.
+func (s *Storage) Retention() time.Duration { return s.opts.Retention }
+
+// Append stores rows. Samples older than the retention are dropped by the
+// store. Plain NaN values are dropped too (a limitation of the underlying
+// store); Prometheus' staleness markers are kept.
+func (s *Storage) Append(rows *Rows) error {
+	if len(rows.mrs) == 0 {
+		return nil
+	}
+	if s.vm.IsReadOnly() {
+		return ErrReadOnly
+	}
+	// 64 precision bits keep every float64 exactly.
+	s.vm.AddRows(rows.mrs, 64)
+	return nil
+}
+
+// ErrReadOnly is returned by Append when the disk is nearly full and the
+// store has switched to read-only mode. Free disk space to resume.
+var ErrReadOnly = errors.New("storage is read-only because the disk is almost full; free some space to resume ingestion")
+
+// ForceFlush makes every appended sample searchable and durable at once,
+// instead of within the next second or so.
+func (s *Storage) ForceFlush() {
+	s.vm.DebugFlush()
+}
+
+// Snapshot creates a consistent, hard-linked snapshot of the store and
+// returns its name and directory.
+func (s *Storage) Snapshot() (name, dir string, err error) {
+	name = s.vm.MustCreateSnapshot()
+	return name, filepath.Join(s.path, "snapshots", name), nil
+}
+
+// DeleteSnapshot removes a snapshot created by Snapshot.
+func (s *Storage) DeleteSnapshot(name string) error {
+	return s.vm.DeleteSnapshot(name)
+}
+
+// DiskUsage returns the bytes the store's files occupy, snapshots aside.
+func (s *Storage) DiskUsage() int64 {
+	var n int64
+	snapshots := filepath.Join(s.path, "snapshots")
+	_ = filepath.WalkDir(s.path, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil // files come and go under merges
+		}
+		if d.IsDir() && path == snapshots {
+			return filepath.SkipDir
+		}
+		if info, err := d.Info(); err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// FreeDiskSpace returns the free bytes on the store's file system.
+func (s *Storage) FreeDiskSpace() uint64 {
+	return fs.MustGetFreeSpace(s.path)
+}
+

@@ -1,0 +1,154 @@
+package storage
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/promql"
+	promstorage "github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+)
+
+func openTest(t *testing.T, dir string) *Storage {
+	t.Helper()
+	s, err := Open(dir, Options{Retention: 100 * 365 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func lbls(kv ...string) []Label {
+	var out []Label
+	for i := 0; i < len(kv); i += 2 {
+		out = append(out, Label{Name: kv[i], Value: kv[i+1]})
+	}
+	return out
+}
+
+type point struct {
+	T int64
+	V float64
+}
+
+func readAll(t *testing.T, s *Storage, mint, maxt int64, ms ...*labels.Matcher) map[string][]point {
+	t.Helper()
+	q, err := s.Querier(mint, maxt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ss := q.Select(context.Background(), true, nil, ms...)
+	out := map[string][]point{}
+	var it chunkenc.Iterator
+	for ss.Next() {
+		sr := ss.At()
+		it = sr.Iterator(it)
+		var pts []point
+		for it.Next() == chunkenc.ValFloat {
+			ts, v := it.At()
+			pts = append(pts, point{ts, v})
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		out[sr.Labels().String()] = pts
+	}
+	if err := ss.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestAppendQueryRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	var rows Rows
+	for i := 0; i < 100; i++ {
+		ts := base + int64(i)*15000
+		if err := rows.Add(lbls("__name__", "up", "job", "a", "Zone", "x"), ts, float64(i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := rows.Add(lbls("__name__", "up", "job", "b"), ts, float64(i)*0.1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Add(lbls("__name__", "up", "job", "b"), base+100*15000, math.Float64frombits(value.StaleNaN)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(&rows); err != nil {
+		t.Fatal(err)
+	}
+	s.ForceFlush()
+
+	check := func(s *Storage) {
+		got := readAll(t, s, base, base+3600_000, labels.MustNewMatcher(labels.MatchEqual, "__name__", "up"))
+		if len(got) != 2 {
+			t.Fatalf("want 2 series, got %d: %v", len(got), got)
+		}
+		a := got[`{Zone="x", __name__="up", job="a"}`]
+		if len(a) != 100 || a[99].V != 99 || a[0].T != base {
+			t.Fatalf("series a: %d points, %v", len(a), a)
+		}
+		b := got[`{__name__="up", job="b"}`]
+		if len(b) != 101 || b[3].V != 0.30000000000000004 && b[3].V != 0.3 || !value.IsStaleNaN(b[100].V) {
+			t.Fatalf("series b: %d points, last %v", len(b), b[len(b)-1])
+		}
+	}
+	check(s)
+
+	names, _, err := mustQuerier(t, s).LabelNames(context.Background(), nil)
+	if err != nil || len(names) != 3 || names[1] != "__name__" {
+		t.Fatalf("label names %v %v", names, err)
+	}
+	vals, _, err := mustQuerier(t, s).LabelValues(context.Background(), "job", nil, labels.MustNewMatcher(labels.MatchEqual, "Zone", "x"))
+	if err != nil || len(vals) != 1 || vals[0] != "a" {
+		t.Fatalf("label values %v %v", vals, err)
+	}
+
+	s.Close()
+	s = openTest(t, dir)
+	defer s.Close()
+	check(s)
+
+	engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 1e6, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
+	qry, err := engine.NewInstantQuery(context.Background(), s, nil, `sum by (job) (up)`, time.UnixMilli(base+99*15000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := qry.Exec(context.Background())
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	v, _ := res.Vector()
+	if len(v) != 2 {
+		t.Fatalf("vector %v", v)
+	}
+
+	n, err := s.DeleteSeries(context.Background(), [][]*labels.Matcher{{labels.MustNewMatcher(labels.MatchEqual, "job", "a")}})
+	if err != nil || n != 1 {
+		t.Fatalf("delete: %d %v", n, err)
+	}
+	got := readAll(t, s, base, base+3600_000, labels.MustNewMatcher(labels.MatchRegexp, "__name__", "u.*"))
+	if len(got) != 1 {
+		t.Fatalf("after delete: %v", got)
+	}
+	st, err := s.TSDBStatus(context.Background(), time.UnixMilli(base), 10)
+	if err != nil || st.TotalSeries == 0 {
+		t.Fatalf("status %+v %v", st, err)
+	}
+}
+
+func mustQuerier(t *testing.T, s *Storage) promstorage.Querier {
+	q, err := s.Querier(0, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}

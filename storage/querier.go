@@ -36,9 +36,10 @@ type querier struct {
 	s          *Storage
 	mint, maxt int64
 
-	mu       sync.Mutex
-	searches []*vmstorage.Search
-	closed   bool
+	mu          sync.Mutex
+	searches    []*vmstorage.Search
+	prefetchers []*prefetcher
+	closed      bool
 }
 
 var searchPool = sync.Pool{New: func() any { return &vmstorage.Search{} }}
@@ -48,6 +49,10 @@ var searchPool = sync.Pool{New: func() any { return &vmstorage.Search{} }}
 func (q *querier) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	for _, p := range q.prefetchers {
+		p.stop()
+	}
+	q.prefetchers = nil
 	for _, sr := range q.searches {
 		sr.MustClose()
 		searchPool.Put(sr)
@@ -101,6 +106,12 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 	}
 	if sortSeries {
 		sort.Sort(bySeriesLabels(ss.series))
+	}
+	if p := newPrefetcher(ss.series, tr); p != nil {
+		ss.prefetch = p
+		q.mu.Lock()
+		q.prefetchers = append(q.prefetchers, p)
+		q.mu.Unlock()
 	}
 	return ss
 }
@@ -212,10 +223,11 @@ func (s bySeriesLabels) Less(i, j int) bool { return labels.Compare(s[i].labels,
 func (s bySeriesLabels) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
 
 type seriesSet struct {
-	tr     vmstorage.TimeRange
-	series []selectedSeries
-	cur    int
-	err    error
+	tr       vmstorage.TimeRange
+	series   []selectedSeries
+	prefetch *prefetcher // nil: decode in the engine's goroutine
+	cur      int
+	err      error
 }
 
 // collect walks the search and groups block references by series.
@@ -278,18 +290,18 @@ func (ss *seriesSet) Next() bool {
 }
 
 func (ss *seriesSet) At() promstorage.Series {
-	return &series{s: &ss.series[ss.cur-1], tr: ss.tr}
+	return &series{ss: ss, i: ss.cur - 1}
 }
 
 func (ss *seriesSet) Err() error                        { return ss.err }
 func (ss *seriesSet) Warnings() annotations.Annotations { return nil }
 
 type series struct {
-	s  *selectedSeries
-	tr vmstorage.TimeRange
+	ss *seriesSet
+	i  int
 }
 
-func (s *series) Labels() labels.Labels { return s.s.labels }
+func (s *series) Labels() labels.Labels { return s.ss.series[s.i].labels }
 
 // Iterator returns an iterator over the series' samples, reusing it when it
 // is one of ours. Decoding happens on the first Next or Seek.
@@ -298,7 +310,7 @@ func (s *series) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
 	if !ok {
 		si = &sampleIterator{}
 	}
-	si.reset(s.s.blocks, s.tr)
+	si.reset(s.ss.series[s.i].blocks, s.ss.tr, s.ss.prefetch, s.i)
 	return si
 }
 
@@ -308,6 +320,9 @@ type sampleIterator struct {
 	blocks  []vmstorage.BlockRef
 	tr      vmstorage.TimeRange
 	decoded bool
+
+	prefetch *prefetcher // may have decoded the series already
+	idx      int         // the series' index in prefetch
 
 	block   vmstorage.Block
 	ts      []int64
@@ -320,9 +335,11 @@ type sampleIterator struct {
 	err     error
 }
 
-func (it *sampleIterator) reset(blocks []vmstorage.BlockRef, tr vmstorage.TimeRange) {
+func (it *sampleIterator) reset(blocks []vmstorage.BlockRef, tr vmstorage.TimeRange, p *prefetcher, idx int) {
 	it.blocks = blocks
 	it.tr = tr
+	it.prefetch = p
+	it.idx = idx
 	it.decoded = false
 	it.ts = it.ts[:0]
 	it.vs = it.vs[:0]
@@ -336,6 +353,17 @@ func (it *sampleIterator) reset(blocks []vmstorage.BlockRef, tr vmstorage.TimeRa
 // of equal timestamps the later block's sample wins.
 func (it *sampleIterator) decode() {
 	it.decoded = true
+	if it.prefetch != nil {
+		if d, ok := it.prefetch.take(it.idx); ok {
+			// Swap buffers: the iterator's old ones go back to the workers.
+			it.ts, d.ts = d.ts, it.ts[:0]
+			it.vs, d.vs = d.vs, it.vs[:0]
+			it.err = d.err
+			d.err = nil
+			decodedPool.Put(d)
+			return
+		}
+	}
 	for i := range it.blocks {
 		br := &it.blocks[i]
 		br.MustReadBlock(&it.block)

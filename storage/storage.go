@@ -141,4 +141,3 @@ func (s *Storage) DiskUsage() int64 {
 func (s *Storage) FreeDiskSpace() uint64 {
 	return fs.MustGetFreeSpace(s.path)
 }
-

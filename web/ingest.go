@@ -1,0 +1,287 @@
+package web
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/labstack/echo/v4"
+
+	"github.com/vigil-monitoring/vigil/storage"
+	"github.com/vigil-monitoring/vigil/storage/ingest"
+)
+
+// The ingestion endpoints answer as the systems they imitate: remote write
+// and the import API with 204 and plain-text errors, the Pushgateway API
+// with 200/202. Bad input is 400 and nothing of the request is stored; a
+// full disk is 507, which remote-write clients retry.
+
+func (s *Server) registerIngest(e *echo.Echo) {
+	e.POST("/api/v1/write", s.handleRemoteWrite)
+	e.POST("/api/v1/import/prometheus", s.handleImportPrometheus)
+	// The bare /metrics/job routes only exist to say what is missing.
+	for _, prefix := range []string{"/metrics/job", "/metrics/job/*", "/metrics/job@base64/*"} {
+		e.PUT(prefix, s.handlePush)
+		e.POST(prefix, s.handlePush)
+		e.DELETE(prefix, s.handlePush)
+	}
+}
+
+var rowsPool = sync.Pool{New: func() any { return &storage.Rows{} }}
+
+// bodyPool holds request body buffers. Buffers over 16 MiB are dropped
+// rather than kept, so one large request does not pin its memory.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 64*1024); return &b }}
+
+func readBody(r *http.Request, dst []byte) ([]byte, error) {
+	body := r.Body
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return dst, fmt.Errorf("%w: Content-Encoding is gzip but the body is not: %v", ingest.ErrBadInput, err)
+		}
+		defer zr.Close()
+		body = zr
+	}
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := body.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+// ingestMetrics counts samples and requests per protocol.
+type ingestMetrics struct {
+	rows      *metrics.Counter
+	requests  *metrics.Counter
+	rejected  *metrics.Counter // requests refused for bad input
+	failed    *metrics.Counter // requests refused for the server's reasons
+	rowsStore *metrics.Counter // rows refused because the store could not take them
+}
+
+func newIngestMetrics(protocol string) *ingestMetrics {
+	l := `{protocol="` + protocol + `"}`
+	return &ingestMetrics{
+		rows:      metrics.GetOrCreateCounter(`vigil_rows_ingested_total` + l),
+		requests:  metrics.GetOrCreateCounter(`vigil_ingest_requests_total` + l),
+		rejected:  metrics.GetOrCreateCounter(`vigil_ingest_requests_rejected_total{protocol="` + protocol + `",reason="bad_input"}`),
+		failed:    metrics.GetOrCreateCounter(`vigil_ingest_requests_rejected_total{protocol="` + protocol + `",reason="server"}`),
+		rowsStore: metrics.GetOrCreateCounter(`vigil_rows_rejected_total` + l),
+	}
+}
+
+var (
+	remoteWriteMetrics = newIngestMetrics("remote_write")
+	importMetrics      = newIngestMetrics("prometheus_text")
+	pushMetrics        = newIngestMetrics("pushgateway")
+)
+
+// ingestError writes err as plain text with the status it deserves and
+// counts it.
+func ingestError(c echo.Context, m *ingestMetrics, err error) error {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ingest.ErrBadInput):
+		code = http.StatusBadRequest
+	case isBodyTooLarge(err):
+		var mbe *http.MaxBytesError
+		errors.As(err, &mbe)
+		err = errors.New(bodyTooLargeMessage(mbe.Limit))
+		code = http.StatusRequestEntityTooLarge
+	case errors.Is(err, storage.ErrReadOnly):
+		code = http.StatusInsufficientStorage
+	}
+	if code < 500 {
+		m.rejected.Inc()
+	} else {
+		m.failed.Inc()
+	}
+	return c.String(code, err.Error()+"\n")
+}
+
+// store appends rows and counts them.
+func (s *Server) store(rows *storage.Rows, m *ingestMetrics) error {
+	n := rows.Len()
+	if err := s.deps.Storage.Append(rows); err != nil {
+		m.rowsStore.Add(n)
+		return err
+	}
+	m.rows.Add(n)
+	return nil
+}
+
+// handleRemoteWrite serves Prometheus remote write 1.0: a snappy-compressed
+// protobuf WriteRequest.
+func (s *Server) handleRemoteWrite(c echo.Context) error {
+	m := remoteWriteMetrics
+	m.requests.Inc()
+	bp := bodyPool.Get().(*[]byte)
+	defer putBody(bp)
+	body, err := readBody(c.Request(), (*bp)[:0])
+	*bp = body
+	if err != nil {
+		return ingestError(c, m, err)
+	}
+	rows := rowsPool.Get().(*storage.Rows)
+	defer putRows(rows)
+	if _, err := ingest.DecodeRemoteWrite(body, rows); err != nil {
+		return ingestError(c, m, err)
+	}
+	if err := s.store(rows, m); err != nil {
+		return ingestError(c, m, err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// handleImportPrometheus serves VictoriaMetrics' /api/v1/import/prometheus:
+// the text exposition format with optional timestamps. Lines without one
+// get the `timestamp` query arg (Unix seconds or milliseconds, as
+// VictoriaMetrics takes it) or the time of the request; every
+// `extra_label=name=value` is added to each series, replacing a label of
+// the same name.
+func (s *Server) handleImportPrometheus(c echo.Context) error {
+	m := importMetrics
+	m.requests.Inc()
+	q := c.Request().URL.Query()
+	extra, err := parseExtraLabels(q["extra_label"])
+	if err != nil {
+		return ingestError(c, m, err)
+	}
+	ts := time.Now().UnixMilli()
+	if v := q.Get("timestamp"); v != "" {
+		t, err := parseTime(v)
+		if err != nil {
+			return ingestError(c, m, fmt.Errorf("%w: invalid timestamp=%q: %v", ingest.ErrBadInput, v, err))
+		}
+		ts = t.UnixMilli()
+	}
+	bp := bodyPool.Get().(*[]byte)
+	defer putBody(bp)
+	body, err := readBody(c.Request(), (*bp)[:0])
+	*bp = body
+	if err != nil {
+		return ingestError(c, m, err)
+	}
+	rows := rowsPool.Get().(*storage.Rows)
+	defer putRows(rows)
+	res, err := ingest.ParseText(body, ts, extra, rows)
+	if err != nil {
+		return ingestError(c, m, err)
+	}
+	if err := s.store(rows, m); err != nil {
+		return ingestError(c, m, err)
+	}
+	s.storeMetadata(res.Metadata)
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) storeMetadata(md []ingest.Metadata) {
+	if len(md) == 0 {
+		return
+	}
+	out := make([]storage.Metadata, len(md))
+	for i, m := range md {
+		out[i] = storage.Metadata{Metric: m.Metric, Type: m.Type, Help: m.Help, Unit: m.Unit}
+	}
+	s.deps.Storage.AppendMetadata(out)
+}
+
+func parseExtraLabels(args []string) ([]storage.Label, error) {
+	var out []storage.Label
+	for _, a := range args {
+		name, value, ok := strings.Cut(a, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%w: extra_label=%q must be name=value", ingest.ErrBadInput, a)
+		}
+		if err := storage.ValidateLabel(name, value); err != nil {
+			return nil, fmt.Errorf("%w: extra_label=%q: %v", ingest.ErrBadInput, a, err)
+		}
+		out = append(out, storage.Label{Name: name, Value: value})
+	}
+	return out, nil
+}
+
+// handlePush serves the Pushgateway API: PUT replaces a group, POST
+// replaces the pushed metric families of a group, DELETE removes it.
+// Pushed values are stored at once and then again at every Groups tick,
+// so they stay visible until the group is deleted or expires.
+func (s *Server) handlePush(c echo.Context) error {
+	m := pushMetrics
+	m.requests.Inc()
+	groups := s.deps.Pushgateway
+	if groups == nil {
+		return c.String(http.StatusNotFound, "the Pushgateway API is not enabled\n")
+	}
+	groupLabels, err := ingest.ParsePushPath(c.Request().URL.EscapedPath())
+	if err != nil {
+		return ingestError(c, m, err)
+	}
+	now := time.Now()
+	r := c.Request()
+	switch r.Method {
+	case http.MethodDelete:
+		groups.Delete(groupLabels)
+		if err := s.emitPushed(now); err != nil {
+			return ingestError(c, m, err)
+		}
+		return c.NoContent(http.StatusAccepted)
+	case http.MethodPut, http.MethodPost:
+		mode := ingest.PushReplaceGroup
+		if r.Method == http.MethodPost {
+			mode = ingest.PushReplaceMetrics
+		}
+		bp := bodyPool.Get().(*[]byte)
+		defer putBody(bp)
+		body, err := readBody(r, (*bp)[:0])
+		*bp = body
+		if err != nil {
+			return ingestError(c, m, err)
+		}
+		res, err := groups.Push(mode, groupLabels, body, r.Header.Get("Content-Type"), now)
+		if err != nil {
+			return ingestError(c, m, err)
+		}
+		if err := s.emitPushed(now); err != nil {
+			return ingestError(c, m, err)
+		}
+		s.storeMetadata(res.Metadata)
+		return c.NoContent(http.StatusOK)
+	}
+	return c.NoContent(http.StatusMethodNotAllowed)
+}
+
+// emitPushed stores the pushed groups' current values (and the staleness
+// markers of removed series) at now.
+func (s *Server) emitPushed(now time.Time) error {
+	rows := rowsPool.Get().(*storage.Rows)
+	defer putRows(rows)
+	s.deps.Pushgateway.AppendTo(rows, now.UnixMilli())
+	return s.store(rows, pushMetrics)
+}
+
+func putRows(rows *storage.Rows) {
+	rows.Reset()
+	rowsPool.Put(rows)
+}
+
+func putBody(bp *[]byte) {
+	if cap(*bp) > 16<<20 {
+		return
+	}
+	*bp = (*bp)[:0]
+	bodyPool.Put(bp)
+}

@@ -1,0 +1,127 @@
+// Package web is Vigil's HTTP surface: the Prometheus API v1, the
+// ingestion endpoints, the operational endpoints and (later) the UI. It
+// depends on the domain packages and never on the composition root: what it
+// needs from there it declares as small interfaces.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/vigil-monitoring/vigil/storage"
+	"github.com/vigil-monitoring/vigil/storage/ingest"
+)
+
+// Options configures the HTTP server.
+type Options struct {
+	// MaxRequestBodyBytes bounds every request body; larger bodies get 413.
+	MaxRequestBodyBytes int64
+
+	// QueryTimeout is the default and the maximum of a query's `timeout`.
+	QueryTimeout time.Duration
+
+	// LookbackDelta is the engine's lookback; API calls may pass a smaller
+	// or larger one with `lookback_delta`, as in Prometheus.
+	LookbackDelta time.Duration
+
+	// SlowQueryThreshold logs queries that take longer. Zero disables.
+	SlowQueryThreshold time.Duration
+
+	// ExternalURL is where users reach Vigil, for links.
+	ExternalURL string
+}
+
+// Reloader re-reads the configuration; the composition root implements it.
+type Reloader interface {
+	Reload() error
+}
+
+// BuildInfo describes the running binary for /api/v1/status/buildinfo.
+type BuildInfo struct {
+	Version   string
+	Revision  string
+	Branch    string
+	BuildUser string
+	BuildDate string
+	GoVersion string
+}
+
+// Deps are the components the server serves from.
+type Deps struct {
+	Storage *storage.Storage
+	Engine  *promql.Engine
+	Parser  parser.Parser
+
+	Build BuildInfo
+
+	// Flags are the effective command-line settings, for status/flags.
+	Flags map[string]string
+
+	// Config returns the effective configuration as YAML, for status/config.
+	Config func() string
+
+	// Reloader serves POST /-/reload; with nil there is nothing to reload.
+	Reloader Reloader
+
+	// Providers of the scrape, rule and notification state; nil serves
+	// the empty shapes, as Prometheus does without those configured.
+	Targets       TargetsProvider
+	Rules         RulesProvider
+	Alerts        AlertsProvider
+	Alertmanagers AlertmanagersProvider
+
+	// Pushgateway holds the groups pushed to /metrics/job/...; nil
+	// disables that API.
+	Pushgateway *ingest.Groups
+
+	// Logger receives the slow-query log and request errors; nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// Ready reports whether start-up has finished, for /-/ready.
+	Ready func() bool
+
+	// StartTime is when the process started, for status/runtimeinfo.
+	StartTime time.Time
+}
+
+// Server is Vigil's HTTP handler.
+type Server struct {
+	opts Options
+	deps Deps
+	e    *echo.Echo
+}
+
+// New builds the server and its routes.
+func New(opts Options, deps Deps) *Server {
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = 2 * time.Minute
+	}
+	if opts.LookbackDelta <= 0 {
+		opts.LookbackDelta = 5 * time.Minute
+	}
+	if opts.MaxRequestBodyBytes <= 0 {
+		opts.MaxRequestBodyBytes = 64 << 20
+	}
+	if deps.StartTime.IsZero() {
+		deps.StartTime = time.Now()
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	s := &Server{opts: opts, deps: deps, e: e}
+	s.registerOps(e)
+	s.registerAPI(e)
+	s.registerIngest(e)
+	return s
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.e.ServeHTTP(w, r)
+}

@@ -3,9 +3,9 @@ package web
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"

@@ -104,9 +104,15 @@ func NewGroups(opts GroupsOptions) *Groups {
 	}
 }
 
-// Push stores the metrics of body, in the text exposition format, in the
-// group of groupLabels (as ParsePushPath returns them), replacing what mode
-// says, and records now as the group's push time.
+// Push stores the metrics of body in the group of groupLabels (as
+// ParsePushPath returns them), replacing what mode says, and records now as
+// the group's push time.
+//
+// The body is in the text exposition format, or in length-delimited
+// protobuf when contentType (the request's Content-Type) is
+// "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+// encoding=delimited", which Go's client_golang push package sends by
+// default; the Pushgateway decides the same way.
 //
 // As in the Pushgateway, the grouping labels override labels of the same
 // name on the pushed lines and are added to every series, samples must not
@@ -117,7 +123,7 @@ func NewGroups(opts GroupsOptions) *Groups {
 // *InputError.
 //
 // The pushed values become visible at the next AppendTo.
-func (g *Groups) Push(mode PushMode, groupLabels []storage.Label, body []byte, now time.Time) (Result, error) {
+func (g *Groups) Push(mode PushMode, groupLabels []storage.Label, body []byte, contentType string, now time.Time) (Result, error) {
 	if mode != PushReplaceGroup && mode != PushReplaceMetrics {
 		return Result{}, inputErrorf("unknown push mode %d; use PushReplaceGroup (PUT) or PushReplaceMetrics (POST)", mode)
 	}
@@ -129,7 +135,7 @@ func (g *Groups) Push(mode PushMode, groupLabels []storage.Label, body []byte, n
 	nowMillis := now.UnixMilli()
 
 	// Parse outside the lock: it is the expensive part.
-	families, res, err := parsePush(body, gl)
+	families, res, err := parsePush(body, contentType, gl)
 	if err != nil {
 		g.mu.Lock()
 		g.recordFailure(key, gl, nowMillis)
@@ -148,11 +154,27 @@ func (g *Groups) Push(mode PushMode, groupLabels []storage.Label, body []byte, n
 
 // parsePush parses a push body into families whose series carry the
 // grouping labels. The result owns its strings.
-func parsePush(body []byte, groupLabels []storage.Label) (map[string]*family, Result, error) {
+func parsePush(body []byte, contentType string, groupLabels []storage.Label) (map[string]*family, Result, error) {
 	p := getTextParser()
 	defer putTextParser(p)
-	if err := p.parse(body, nil); err != nil {
-		return nil, Result{}, err
+	// place names where sample s.line is: its line in a text body, its
+	// metric family in a protobuf one; errAt puts an error there.
+	place := func(line int) string { return fmt.Sprintf("line %d", line) }
+	errAt := func(s *textSample, format string, args ...any) error { return lineErrorf(s.line, format, args...) }
+	switch pushFormatOf(contentType) {
+	case pushProtobuf:
+		names, err := p.parseProtobuf(body)
+		if err != nil {
+			return nil, Result{}, err
+		}
+		place = func(n int) string { return fmt.Sprintf("metric family %d (%s)", n, names[n-1]) }
+		errAt = func(s *textSample, format string, args ...any) error {
+			return inputErrorf("%s: %s", place(s.line), fmt.Sprintf(format, args...))
+		}
+	default:
+		if err := p.parse(body, nil); err != nil {
+			return nil, Result{}, err
+		}
 	}
 
 	families := make(map[string]*family)
@@ -161,18 +183,18 @@ func parsePush(body []byte, groupLabels []storage.Label) (map[string]*family, Re
 		s := &p.samples[i]
 		lineLabels := p.sampleLabels(s)
 		if s.hasTimestamp {
-			return nil, Result{}, lineErrorf(s.line, "series %s has a timestamp (%d); the Pushgateway protocol does not accept timestamps: "+
+			return nil, Result{}, errAt(s, "series %s has a timestamp (%d); the Pushgateway protocol does not accept timestamps: "+
 				"remove it, or send timestamped samples to /api/v1/import/prometheus", seriesString(lineLabels), s.timestamp)
 		}
 		labels := pushedLabels(lineLabels, groupLabels)
 		name := labelValue(labels, metricNameLabel)
 		if name == pushTimeMetric || name == pushFailureTimeMetric {
-			return nil, Result{}, lineErrorf(s.line, "metric name %s is reserved for the time of the group's last push; rename the metric", name)
+			return nil, Result{}, errAt(s, "metric name %s is reserved for the time of the group's last push; rename the metric", name)
 		}
 		k := seriesKey(labels)
 		if prev, ok := firstLine[k]; ok {
-			return nil, Result{}, lineErrorf(s.line, "series %s was already pushed on line %d of this request; a push may hold each series once",
-				seriesString(labels), prev)
+			return nil, Result{}, errAt(s, "series %s was already pushed at %s of this request; a push may hold each series once",
+				seriesString(labels), place(prev))
 		}
 		firstLine[k] = s.line
 

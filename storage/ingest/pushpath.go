@@ -30,12 +30,15 @@ const base64Suffix = "@base64"
 func ParsePushPath(path string) ([]storage.Label, error) {
 	rest := strings.TrimPrefix(path, "/")
 	rest = strings.TrimPrefix(rest, "metrics/")
-	// A trailing slash adds no label, as in the Pushgateway.
-	rest = strings.TrimSuffix(rest, "/")
-	if rest == "" || rest == "metrics" {
+	if rest == "" || rest == "metrics" || rest == "metrics/" {
 		return nil, inputErrorf("push path %q has no job; expected /metrics/job/<job>{/<label>/<value>}", path)
 	}
 	segments := strings.Split(rest, "/")
+	// As in the Pushgateway, a slash after a complete name/value pair adds
+	// nothing, while one after a label name gives it an empty value.
+	if len(segments)%2 != 0 && segments[len(segments)-1] == "" {
+		segments = segments[:len(segments)-1]
+	}
 	if len(segments) == 1 && strings.TrimSuffix(segments[0], base64Suffix) == "job" {
 		return nil, inputErrorf("push path %q has no job name; expected /metrics/job/<job>{/<label>/<value>}", path)
 	}

@@ -26,9 +26,11 @@ type Rows struct {
 	mrs []vmstorage.MetricRow
 
 	// names holds the encoded series names that mrs point into. A new chunk
-	// is started rather than growing it, because growing would move the
-	// bytes that earlier rows still reference.
+	// is started rather than growing one, because growing would move the
+	// bytes that earlier rows still reference; full chunks wait in spare
+	// until Reset makes them reusable.
 	names []byte
+	full  [][]byte
 }
 
 // Reset empties r, keeping its buffers for reuse.
@@ -36,10 +38,41 @@ func (r *Rows) Reset() {
 	clear(r.mrs)
 	r.mrs = r.mrs[:0]
 	r.names = r.names[:0]
+	for i, c := range r.full {
+		r.full[i] = c[:0]
+	}
 }
 
 // Len returns the number of samples in r.
 func (r *Rows) Len() int { return len(r.mrs) }
+
+// Truncate drops every sample added after the first n, so that a decoder
+// can roll back a request it rejects half-way.
+func (r *Rows) Truncate(n int) {
+	if n < len(r.mrs) {
+		clear(r.mrs[n:])
+		r.mrs = r.mrs[:n]
+	}
+}
+
+// ForEach calls f with every sample in r, in the order added. The labels
+// passed to f are valid only during the call; the metric name comes first.
+func (r *Rows) ForEach(f func(labels []Label, timestamp int64, value float64)) error {
+	var mn vmstorage.MetricName
+	var ls []Label
+	for i := range r.mrs {
+		mr := &r.mrs[i]
+		if err := mn.UnmarshalRaw(mr.MetricNameRaw); err != nil {
+			return fmt.Errorf("storage: corrupted row: %w", err)
+		}
+		ls = append(ls[:0], Label{Name: "__name__", Value: string(mn.MetricGroup)})
+		for _, t := range mn.Tags {
+			ls = append(ls, Label{Name: string(t.Key), Value: string(t.Value)})
+		}
+		f(ls, mr.Timestamp, mr.Value)
+	}
+	return nil
+}
 
 // AddSeries adds the samples of one series. Labels with empty values are
 // dropped, as in Prometheus. It fails, adding nothing, when a label name or
@@ -90,7 +123,7 @@ func (r *Rows) appendName(labels []Label) ([]byte, error) {
 		return nil, fmt.Errorf("series %s has no metric name (label __name__)", LabelsString(labels))
 	}
 	if cap(r.names)-len(r.names) < size {
-		r.names = make([]byte, 0, max(size, 64*1024))
+		r.nextChunk(size)
 	}
 	start := len(r.names)
 	for i := range labels {
@@ -108,6 +141,22 @@ func (r *Rows) appendName(labels []Label) ([]byte, error) {
 		r.names = append(r.names, l.Value...)
 	}
 	return r.names[start:len(r.names):len(r.names)], nil
+}
+
+// nextChunk retires the current name chunk and takes an empty one that
+// holds at least size bytes.
+func (r *Rows) nextChunk(size int) {
+	if cap(r.names) > 0 {
+		r.full = append(r.full, r.names)
+	}
+	for i, c := range r.full {
+		if len(c) == 0 && cap(c) >= size {
+			r.names = c
+			r.full = append(r.full[:i], r.full[i+1:]...)
+			return
+		}
+	}
+	r.names = make([]byte, 0, max(size, 64*1024))
 }
 
 // ValidateLabel reports why a label cannot be stored, or nil. Label names

@@ -30,6 +30,7 @@ type InputError struct {
 	Err  error
 }
 
+// Error returns the reason, prefixed with "line N: " when Line is set.
 func (e *InputError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("line %d: %s", e.Line, e.Err)

@@ -132,7 +132,7 @@ func (p *prefetcher) work() {
 		p.mu.Unlock()
 
 		d := decodedPool.Get().(*decoded)
-		it.reset(p.series[i].blocks, p.tr, nil, 0)
+		it.reset(&p.series[i], p.tr, nil, 0)
 		it.ts, it.vs = d.ts[:0], d.vs[:0]
 		it.decode()
 		d.ts, d.vs, d.err = it.ts, it.vs, it.err

@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -12,7 +14,6 @@ import (
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/bytesutil"
 	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	promstorage "github.com/prometheus/prometheus/storage"
@@ -124,11 +125,36 @@ func (q *querier) selectNames(tfs *vmstorage.TagFilters, tr vmstorage.TimeRange,
 	ss := &seriesSet{tr: tr, series: make([]selectedSeries, 0, len(names))}
 	var mn vmstorage.MetricName
 	var b labels.ScratchBuilder
+	var shadows map[uint64]struct{} // series that have a NaN shadow
 	for _, name := range names {
 		if err := mn.UnmarshalString(name); err != nil {
 			return promstorage.ErrSeriesSet(fmt.Errorf("storage: corrupted series name in the index: %w", err))
 		}
+		if stripNaNLabel(&mn, []byte(name)) {
+			if shadows == nil {
+				shadows = make(map[uint64]struct{})
+			}
+			shadows[metricNameLabels(&b, &mn).Hash()] = struct{}{}
+			continue
+		}
 		ss.series = append(ss.series, selectedSeries{labels: metricNameLabels(&b, &mn)})
+	}
+	if len(shadows) > 0 {
+		// Series with NaN samples only exist as shadows: add those.
+		for i := range ss.series {
+			delete(shadows, ss.series[i].labels.Hash())
+		}
+		for _, name := range names {
+			_ = mn.UnmarshalString(name)
+			if !stripNaNLabel(&mn, []byte(name)) {
+				continue
+			}
+			ls := metricNameLabels(&b, &mn)
+			if _, ok := shadows[ls.Hash()]; ok {
+				delete(shadows, ls.Hash())
+				ss.series = append(ss.series, selectedSeries{labels: ls})
+			}
+		}
 	}
 	if sortSeries {
 		sort.Sort(bySeriesLabels(ss.series))
@@ -175,6 +201,9 @@ func (q *querier) LabelValues(ctx context.Context, name string, hints *promstora
 	if err != nil {
 		return nil, nil, err
 	}
+	if name == nanLabel {
+		return nil, nil, nil
+	}
 	limit := labelLimit(hints)
 	tr := q.timeRange(q.mint, q.maxt)
 	vals, err := q.s.vm.SearchLabelValues(nil, name, tfss, tr, limit, q.s.opts.MaxSeriesPerQuery, searchDeadline(ctx))
@@ -198,6 +227,7 @@ func (q *querier) LabelNames(ctx context.Context, hints *promstorage.LabelHints,
 	if err != nil {
 		return nil, nil, q.s.searchError(err)
 	}
+	names = slices.DeleteFunc(names, func(n string) bool { return n == nanLabel })
 	slices.Sort(names)
 	return names, nil, nil
 }
@@ -214,6 +244,10 @@ func labelLimit(hints *promstorage.LabelHints) int {
 type selectedSeries struct {
 	labels labels.Labels
 	blocks []vmstorage.BlockRef
+
+	// nanBlocks belong to the series' NaN shadow: every value in them
+	// stands for a plain NaN.
+	nanBlocks []vmstorage.BlockRef
 }
 
 type bySeriesLabels []selectedSeries
@@ -231,18 +265,18 @@ type seriesSet struct {
 }
 
 // collect walks the search and groups block references by series.
-// VictoriaMetrics yields the blocks of one series ID contiguously; a series
-// may rarely have several IDs, so equal names are merged through a hash.
+// VictoriaMetrics yields the blocks of one series ID contiguously. A series
+// may rarely have several IDs, and its plain NaN samples live in a shadow
+// series (see nanLabel), so series with equal labels are merged through a
+// hash of their labels.
 func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search) error {
 	var (
 		mn      vmstorage.MetricName
 		b       labels.ScratchBuilder
 		prev    []byte
-		byHash  = make(map[uint64]int)
 		allRefs []vmstorage.BlockRef
 		starts  []int
 		names   [][]byte
-		owner   []int // series index that each collected name was merged into
 	)
 	for sr.NextMetricBlock() {
 		mbr := &sr.MetricBlockRef
@@ -261,24 +295,44 @@ func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search) error {
 	}
 	starts = append(starts, len(allRefs))
 	ss.series = make([]selectedSeries, 0, len(names))
-	owner = make([]int, len(names))
+	byHash := make(map[uint64]int, len(names))
 	for i, name := range names {
 		refs := allRefs[starts[i]:starts[i+1]:starts[i+1]]
-		h := xxhash.Sum64(name)
-		if j, ok := byHash[h]; ok && string(names[j]) == string(name) {
-			dst := &ss.series[owner[j]]
-			dst.blocks = append(slices.Clip(dst.blocks), refs...)
-			owner[i] = owner[j]
-			continue
-		}
-		byHash[h] = i
 		if err := mn.Unmarshal(name); err != nil {
 			return fmt.Errorf("storage: corrupted series name: %w", err)
 		}
-		owner[i] = len(ss.series)
-		ss.series = append(ss.series, selectedSeries{labels: metricNameLabels(&b, &mn), blocks: refs})
+		nan := stripNaNLabel(&mn, name)
+		ls := metricNameLabels(&b, &mn)
+		h := ls.Hash()
+		if j, ok := byHash[h]; ok && labels.Equal(ss.series[j].labels, ls) {
+			dst := &ss.series[j]
+			if nan {
+				dst.nanBlocks = append(slices.Clip(dst.nanBlocks), refs...)
+			} else {
+				dst.blocks = append(slices.Clip(dst.blocks), refs...)
+			}
+			continue
+		}
+		byHash[h] = len(ss.series)
+		if nan {
+			ss.series = append(ss.series, selectedSeries{labels: ls, nanBlocks: refs})
+		} else {
+			ss.series = append(ss.series, selectedSeries{labels: ls, blocks: refs})
+		}
 	}
 	return nil
+}
+
+var nanLabelBytes = []byte(nanLabel)
+
+// stripNaNLabel removes nanLabel from mn, whose marshaled form is name, and
+// reports whether it was there.
+func stripNaNLabel(mn *vmstorage.MetricName, name []byte) bool {
+	if !bytes.Contains(name, nanLabelBytes) || mn.GetTagValue(nanLabel) == nil {
+		return false
+	}
+	mn.RemoveTag(nanLabel)
+	return true
 }
 
 func (ss *seriesSet) Next() bool {
@@ -310,14 +364,14 @@ func (s *series) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
 	if !ok {
 		si = &sampleIterator{}
 	}
-	si.reset(s.ss.series[s.i].blocks, s.ss.tr, s.ss.prefetch, s.i)
+	si.reset(&s.ss.series[s.i], s.ss.tr, s.ss.prefetch, s.i)
 	return si
 }
 
 // sampleIterator decodes a series' blocks into its own buffers and walks
 // them. The buffers are reused when the engine hands the iterator back.
 type sampleIterator struct {
-	blocks  []vmstorage.BlockRef
+	series  *selectedSeries
 	tr      vmstorage.TimeRange
 	decoded bool
 
@@ -335,8 +389,8 @@ type sampleIterator struct {
 	err     error
 }
 
-func (it *sampleIterator) reset(blocks []vmstorage.BlockRef, tr vmstorage.TimeRange, p *prefetcher, idx int) {
-	it.blocks = blocks
+func (it *sampleIterator) reset(s *selectedSeries, tr vmstorage.TimeRange, p *prefetcher, idx int) {
+	it.series = s
 	it.tr = tr
 	it.prefetch = p
 	it.idx = idx
@@ -364,14 +418,21 @@ func (it *sampleIterator) decode() {
 			return
 		}
 	}
-	for i := range it.blocks {
-		br := &it.blocks[i]
+	it.decodeBlocks(it.series.blocks, false)
+	if it.err == nil && len(it.series.nanBlocks) > 0 {
+		it.decodeBlocks(it.series.nanBlocks, true)
+	}
+}
+
+func (it *sampleIterator) decodeBlocks(blocks []vmstorage.BlockRef, nan bool) {
+	for i := range blocks {
+		br := &blocks[i]
 		br.MustReadBlock(&it.block)
 		if err := it.block.UnmarshalData(); err != nil {
 			it.err = fmt.Errorf("storage: cannot decode a block: %w", err)
 			return
 		}
-		if len(it.ts) == 0 {
+		if len(it.ts) == 0 && !nan {
 			it.ts, it.vs = it.block.AppendRowsWithTimeRangeFilter(it.ts, it.vs, it.tr)
 			continue
 		}
@@ -379,7 +440,12 @@ func (it *sampleIterator) decode() {
 		if len(it.tmpTs) == 0 {
 			continue
 		}
-		if it.tmpTs[0] > it.ts[len(it.ts)-1] {
+		if nan {
+			for k := range it.tmpVs {
+				it.tmpVs[k] = math.NaN()
+			}
+		}
+		if len(it.ts) == 0 || it.tmpTs[0] > it.ts[len(it.ts)-1] {
 			it.ts = append(it.ts, it.tmpTs...)
 			it.vs = append(it.vs, it.tmpVs...)
 			continue

@@ -8,6 +8,7 @@ import (
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/encoding"
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/prompb"
 	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
+	"github.com/prometheus/prometheus/model/value"
 )
 
 // Label is one label of a series. The metric name is the label "__name__".
@@ -57,6 +58,7 @@ func (r *Rows) Truncate(n int) {
 
 // ForEach calls f with every sample in r, in the order added. The labels
 // passed to f are valid only during the call; the metric name comes first.
+// Plain NaN samples are passed as they were added.
 func (r *Rows) ForEach(f func(labels []Label, timestamp int64, value float64)) error {
 	var mn vmstorage.MetricName
 	var ls []Label
@@ -66,12 +68,32 @@ func (r *Rows) ForEach(f func(labels []Label, timestamp int64, value float64)) e
 			return fmt.Errorf("storage: corrupted row: %w", err)
 		}
 		ls = append(ls[:0], Label{Name: "__name__", Value: string(mn.MetricGroup)})
+		v := mr.Value
 		for _, t := range mn.Tags {
+			if string(t.Key) == nanLabel {
+				v = math.NaN()
+				continue
+			}
 			ls = append(ls, Label{Name: string(t.Key), Value: string(t.Value)})
 		}
-		f(ls, mr.Timestamp, mr.Value)
+		f(ls, mr.Timestamp, v)
 	}
 	return nil
+}
+
+// nanLabel marks the shadow series that holds a series' plain NaN samples.
+// The underlying store drops every NaN but Prometheus' staleness marker, so
+// a plain NaN is written as a staleness marker into the series' shadow,
+// {<labels>, __vigil_nan__="1"}, and the querier turns it back into NaN and
+// merges it into the series. Names starting with "__" are reserved in
+// Prometheus, so no client sends this one.
+const nanLabel = "__vigil_nan__"
+
+var staleNaN = math.Float64frombits(value.StaleNaN)
+
+// isPlainNaN reports a NaN that is not Prometheus' staleness marker.
+func isPlainNaN(v float64) bool {
+	return math.IsNaN(v) && !value.IsStaleNaN(v)
 }
 
 // AddSeries adds the samples of one series. Labels with empty values are
@@ -81,11 +103,19 @@ func (r *Rows) AddSeries(labels []Label, samples []Sample) error {
 	if len(samples) == 0 {
 		return nil
 	}
-	name, err := r.appendName(labels)
+	name, err := r.appendName(labels, false)
 	if err != nil {
 		return err
 	}
+	var nanName []byte
 	for _, s := range samples {
+		if isPlainNaN(s.Value) {
+			if nanName == nil {
+				nanName, _ = r.appendName(labels, true)
+			}
+			r.mrs = append(r.mrs, vmstorage.MetricRow{MetricNameRaw: nanName, Timestamp: s.Timestamp, Value: staleNaN})
+			continue
+		}
 		r.mrs = append(r.mrs, vmstorage.MetricRow{MetricNameRaw: name, Timestamp: s.Timestamp, Value: s.Value})
 	}
 	return nil
@@ -93,17 +123,22 @@ func (r *Rows) AddSeries(labels []Label, samples []Sample) error {
 
 // Add adds one sample of the series with the given labels.
 func (r *Rows) Add(labels []Label, timestamp int64, value float64) error {
-	name, err := r.appendName(labels)
+	nan := isPlainNaN(value)
+	name, err := r.appendName(labels, nan)
 	if err != nil {
 		return err
+	}
+	if nan {
+		value = staleNaN
 	}
 	r.mrs = append(r.mrs, vmstorage.MetricRow{MetricNameRaw: name, Timestamp: timestamp, Value: value})
 	return nil
 }
 
-// appendName encodes labels the way MetricName.UnmarshalRaw reads them and
-// returns the encoded bytes, which stay valid until r is reset.
-func (r *Rows) appendName(labels []Label) ([]byte, error) {
+// appendName encodes labels (plus nanLabel for a NaN shadow) the way
+// MetricName.UnmarshalRaw reads them and returns the encoded bytes, which
+// stay valid until r is reset.
+func (r *Rows) appendName(labels []Label, nanShadow bool) ([]byte, error) {
 	size := 0
 	hasName := false
 	for i := range labels {
@@ -114,10 +149,16 @@ func (r *Rows) appendName(labels []Label) ([]byte, error) {
 		if l.Value == "" {
 			continue
 		}
-		if l.Name == "__name__" {
+		switch l.Name {
+		case "__name__":
 			hasName = true
+		case nanLabel:
+			return nil, fmt.Errorf("label %s is reserved for Vigil's own use", nanLabel)
 		}
 		size += 4 + len(l.Name) + len(l.Value)
+	}
+	if nanShadow {
+		size += 4 + len(nanLabel) + 1
 	}
 	if !hasName {
 		return nil, fmt.Errorf("series %s has no metric name (label __name__)", LabelsString(labels))
@@ -139,6 +180,12 @@ func (r *Rows) appendName(labels []Label) ([]byte, error) {
 		r.names = append(r.names, name...)
 		r.names = encoding.MarshalUint16(r.names, uint16(len(l.Value)))
 		r.names = append(r.names, l.Value...)
+	}
+	if nanShadow {
+		r.names = encoding.MarshalUint16(r.names, uint16(len(nanLabel)))
+		r.names = append(r.names, nanLabel...)
+		r.names = encoding.MarshalUint16(r.names, 1)
+		r.names = append(r.names, '1')
 	}
 	return r.names[start:len(r.names):len(r.names)], nil
 }

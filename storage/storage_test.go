@@ -152,3 +152,50 @@ func mustQuerier(t *testing.T, s *Storage) promstorage.Querier {
 	t.Cleanup(func() { q.Close() })
 	return q
 }
+
+func TestPlainNaN(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	defer s.Close()
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	var rows Rows
+	ls := lbls("__name__", "ratio", "job", "a")
+	_ = rows.AddSeries(ls, []Sample{{Value: 1, Timestamp: base}, {Value: math.NaN(), Timestamp: base + 15000}, {Value: 3, Timestamp: base + 30000}})
+	_ = rows.Add(lbls("__name__", "only_nan"), base, math.NaN())
+	_ = rows.Add(lbls("__name__", "stale"), base, math.Float64frombits(value.StaleNaN))
+	if err := s.Append(&rows); err != nil {
+		t.Fatal(err)
+	}
+	s.ForceFlush()
+	got := readAll(t, s, base-1, base+3600_000, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	r := got[`{__name__="ratio", job="a"}`]
+	if len(got) != 3 || len(r) != 3 || r[0].V != 1 || !math.IsNaN(r[1].V) || value.IsStaleNaN(r[1].V) || r[2].V != 3 {
+		t.Fatalf("got %v", got)
+	}
+	if n := got[`{__name__="only_nan"}`]; len(n) != 1 || !math.IsNaN(n[0].V) || value.IsStaleNaN(n[0].V) {
+		t.Fatalf("only_nan %v", n)
+	}
+	if n := got[`{__name__="stale"}`]; len(n) != 1 || !value.IsStaleNaN(n[0].V) {
+		t.Fatalf("stale %v", n)
+	}
+	names, _, _ := mustQuerier(t, s).LabelNames(context.Background(), nil)
+	for _, n := range names {
+		if n == nanLabel {
+			t.Fatalf("label names show %s: %v", nanLabel, names)
+		}
+	}
+	q := mustQuerier(t, s)
+	ss := q.Select(context.Background(), true, &promstorage.SelectHints{Func: "series", Start: base - 1, End: base + 3600_000}, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	n := 0
+	for ss.Next() {
+		if ss.At().Labels().Has(nanLabel) {
+			t.Fatalf("series shows %s", nanLabel)
+		}
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("series look-up: %d series", n)
+	}
+	if err := rows.Add(lbls("__name__", "x", nanLabel, "1"), base, 1); err == nil {
+		t.Fatal("the reserved label was accepted")
+	}
+}

@@ -1,0 +1,432 @@
+// Package appliance is Vigil's composition root: it turns a Config into
+// running parts, starts them in order, stops them in reverse and reloads
+// the configuration. Only cmd/vigil imports it.
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/vigil-monitoring/vigil/storage"
+	"github.com/vigil-monitoring/vigil/web"
+)
+
+// DrainTimeout is how long Stop waits for HTTP requests in flight before
+// it cancels them.
+const DrainTimeout = 10 * time.Second
+
+// noStepSubqueryInterval is the step of subqueries written without one
+// (`[30m:]`): Prometheus' default evaluation interval, 1m.
+// TODO: take global.evaluation_interval from --config.prometheus.
+const noStepSubqueryInterval = time.Minute
+
+// Appliance is one running Vigil: storage, query engine and HTTP server.
+// Create it with New, then Start it once and Stop it once.
+type Appliance struct {
+	cfg      Config // the running configuration; Reload does not change it yet
+	log      *slog.Logger
+	build    web.BuildInfo
+	features Features
+	notices  []string
+	start    time.Time
+
+	// components are the parts that can take a new configuration without
+	// a restart; scrape, rules and notify register here when they land.
+	components []component
+
+	mu       sync.Mutex // serializes Start and Stop
+	reloadMu sync.Mutex // serializes Reload
+	state    runState
+	unlock   func()
+	storage  *storage.Storage
+	engine   *promql.Engine
+	metrics  *selfMetrics
+	server   *http.Server
+	listener net.Listener
+	url      string
+	cancel   context.CancelFunc // cancels the requests in flight
+	inflight atomic.Int64
+	errc     chan error
+
+	ready atomic.Bool
+
+	lastReloadOK atomic.Bool
+	lastReloadAt atomic.Int64 // Unix nanoseconds
+}
+
+// runState is where an Appliance is in its life.
+type runState int
+
+const (
+	stateNew runState = iota
+	stateStarted
+	stateStopped
+)
+
+// component is a part of the appliance that Reload can reconfigure in
+// place. Reload reports whether anything changed.
+type component interface {
+	Reload(cfg Config) (changed bool, err error)
+}
+
+// The interfaces of web that Appliance implements.
+var (
+	_ web.Reloader     = (*Appliance)(nil)
+	_ web.ReloadStatus = (*Appliance)(nil)
+)
+
+// New checks cfg and prepares an appliance; nothing runs until Start. The
+// log goes to standard error in the --log.level and --log.format asked.
+func New(cfg Config) (*Appliance, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Appliance{
+		cfg:   cfg,
+		log:   NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format),
+		build: Build(),
+		start: time.Now(),
+		errc:  make(chan error, 1),
+	}
+	var warnings []string
+	a.features, warnings = ParseFeatures(cfg.EnableFeature)
+	for _, w := range warnings {
+		a.log.Warn(w)
+	}
+	a.notices = notices(cfg)
+	a.lastReloadOK.Store(true)
+	a.lastReloadAt.Store(a.start.UnixNano())
+	return a, nil
+}
+
+// notices are what the user should know at start about the settings this
+// build accepts but does not act on yet.
+func notices(cfg Config) []string {
+	var n []string
+	if cfg.Auth == AuthOn {
+		n = append(n, "authentication: not yet available in this build; every endpoint is open")
+	}
+	if cfg.Demo {
+		n = append(n, "demo: not yet available in this build; --demo is ignored")
+	}
+	if cfg.Files.Prometheus != "" {
+		n = append(n, fmt.Sprintf("prometheus config: %s is accepted but not used yet in this build (no scraping, rules or remote_write)", cfg.Files.Prometheus))
+	}
+	if cfg.Files.Alertmanager != "" {
+		n = append(n, fmt.Sprintf("alertmanager config: %s is accepted but not used yet in this build (no notifications)", cfg.Files.Alertmanager))
+	}
+	return n
+}
+
+// Notices returns what the user should read at start besides the address:
+// settings that this build accepts but does not act on yet.
+func (a *Appliance) Notices() []string { return slices.Clone(a.notices) }
+
+// Logger returns the appliance's logger.
+func (a *Appliance) Logger() *slog.Logger { return a.log }
+
+// Config returns the running configuration.
+func (a *Appliance) Config() Config { return a.cfg }
+
+// Start opens the storage, builds the query engine and the HTTP server and
+// starts serving. On error everything it started is stopped again.
+func (a *Appliance) Start(ctx context.Context) (err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state != stateNew {
+		return errors.New("appliance: Start called twice")
+	}
+	a.state = stateStarted
+	defer func() {
+		if err != nil {
+			a.shutdown(context.Background())
+		}
+	}()
+	cfg := a.cfg
+
+	if a.unlock, err = prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if a.storage, err = openStorage(cfg); err != nil {
+		return err
+	}
+	a.log.Info("storage opened", "path", a.storage.Path(), "retention", cfg.Retention, "took", time.Since(t0).Round(time.Millisecond))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	promReg := prometheus.NewRegistry()
+	p := parser.NewParser(a.features.Parser)
+	if a.engine, err = newEngine(cfg, a.features, p, promReg, a.log); err != nil {
+		return err
+	}
+	a.metrics = newSelfMetrics(a.build, a.start, promReg)
+
+	if a.listener, err = listen(cfg.Listen); err != nil {
+		return err
+	}
+	a.url = browseURL(cfg.Listen, a.listener.Addr())
+
+	handler := web.New(web.Options{
+		MaxRequestBodyBytes: int64(cfg.Web.MaxRequestBytes),
+		QueryTimeout:        cfg.Query.Timeout.Std(),
+		LookbackDelta:       cfg.Query.LookbackDelta.Std(),
+		SlowQueryThreshold:  cfg.Query.SlowLogThreshold.Std(),
+		ExternalURL:         a.url,
+	}, web.Deps{
+		Storage:   a.storage,
+		Engine:    a.engine,
+		Parser:    p,
+		Build:     a.build,
+		Flags:     cfg.FlagValues(),
+		Config:    a.configYAML,
+		Reloader:  a,
+		Ready:     a.Ready,
+		StartTime: a.start,
+	})
+
+	baseCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.server = &http.Server{
+		Handler:           a.track(handler),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelDebug),
+	}
+	srv, ln := a.server, a.listener
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.errc <- fmt.Errorf("the HTTP server stopped: %w", err)
+		}
+	}()
+	a.ready.Store(true)
+	a.log.Info("started", "version", a.build.Version, "url", a.url, "took", time.Since(a.start).Round(time.Millisecond))
+	return nil
+}
+
+// openStorage opens the TSDB, turning the panics VictoriaMetrics raises on
+// unusable directories into an error.
+func openStorage(cfg Config) (s *storage.Storage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot open the storage in %s: %v", cfg.DataDir, r)
+		}
+	}()
+	s, err = storage.Open(cfg.DataDir, storage.Options{
+		Retention:          cfg.Retention.Std(),
+		MemoryAllowedBytes: int64(cfg.Memory.AllowedBytes),
+		MaxSeriesPerQuery:  cfg.Query.MaxSeries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the storage: %w", err)
+	}
+	return s, nil
+}
+
+// newEngine builds the one PromQL engine that the API, the rules and the
+// dashboards share. Its metrics go to reg, not to client_golang's global
+// registry.
+func newEngine(cfg Config, f Features, p parser.Parser, reg prometheus.Registerer, log *slog.Logger) (*promql.Engine, error) {
+	// The tracker bounds concurrent queries and keeps the running ones in
+	// a file, so that the next start logs those a crash interrupted.
+	tracker, err := promql.NewActiveQueryTracker(cfg.DataDir, cfg.Query.MaxConcurrency, log.With("component", "active query tracker"))
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the active query log in %s: %w", cfg.DataDir, err)
+	}
+	subqueryStep := noStepSubqueryInterval.Milliseconds()
+	return promql.NewEngine(promql.EngineOpts{
+		Logger:                   log.With("component", "query engine"),
+		Reg:                      reg,
+		MaxSamples:               cfg.Query.MaxSamples,
+		Timeout:                  cfg.Query.Timeout.Std(),
+		ActiveQueryTracker:       tracker,
+		LookbackDelta:            cfg.Query.LookbackDelta.Std(),
+		NoStepSubqueryIntervalFn: func(int64) int64 { return subqueryStep },
+		// Always on for regular PromQL since Prometheus 2.33.
+		EnableAtModifier:         true,
+		EnableNegativeOffset:     true,
+		EnablePerStepStats:       f.PerStepStats,
+		EnableDelayedNameRemoval: f.DelayedNameRemoval,
+		Parser:                   p,
+	}), nil
+}
+
+// track counts the requests being served, so that Stop can wait for the
+// last of them before it closes the storage under them.
+func (a *Appliance) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.inflight.Add(1)
+		defer a.inflight.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Ready reports whether Start has finished and Stop has not begun.
+func (a *Appliance) Ready() bool { return a.ready.Load() }
+
+// URL is where a browser on this machine reaches Vigil, e.g.
+// http://127.0.0.1:9595; valid after Start.
+func (a *Appliance) URL() string { return a.url }
+
+// Errors delivers a failure that ends the appliance while it runs, such
+// as the HTTP server stopping on its own. The caller should then Stop.
+func (a *Appliance) Errors() <-chan error { return a.errc }
+
+// Stop stops accepting connections, lets the requests in flight finish
+// (up to DrainTimeout, or ctx's deadline if sooner), then closes the query
+// engine and the storage, which flushes every sample appended.
+func (a *Appliance) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state != stateStarted {
+		return nil
+	}
+	return a.shutdown(ctx)
+}
+
+// shutdown stops whatever has started, in reverse order; a.mu is held.
+func (a *Appliance) shutdown(ctx context.Context) error {
+	a.state = stateStopped
+	a.ready.Store(false)
+	var errs []error
+	if a.server != nil {
+		a.log.Info("stopping: no longer accepting connections; draining HTTP requests", "timeout", DrainTimeout)
+		drainCtx, cancel := context.WithTimeout(ctx, DrainTimeout)
+		err := a.server.Shutdown(drainCtx)
+		cancel()
+		if err != nil {
+			a.log.Warn("HTTP requests still running after the drain timeout; cancelling them", "requests", a.inflight.Load())
+			a.cancel()
+			a.server.Close()
+			if !a.waitIdle(5 * time.Second) {
+				a.log.Warn("HTTP requests did not finish after cancelling; closing the storage anyway", "requests", a.inflight.Load())
+			}
+		}
+	} else if a.listener != nil {
+		a.listener.Close()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.engine != nil {
+		if err := a.engine.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the query engine: %w", err))
+		}
+	}
+	if a.storage != nil {
+		a.log.Info("stopping: flushing and closing the storage")
+		t0 := time.Now()
+		if err := a.storage.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the storage: %w", err))
+		}
+		a.log.Info("storage closed", "took", time.Since(t0).Round(time.Millisecond))
+	}
+	if a.metrics != nil {
+		a.metrics.unregister()
+	}
+	if a.unlock != nil {
+		a.unlock()
+	}
+	a.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// waitIdle waits until no request is being served, up to timeout.
+func (a *Appliance) waitIdle(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for a.inflight.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// Reload re-reads the --config file, keeping the flags given on the
+// command line in force. A configuration that does not load or validate
+// is rejected and the running one kept. Nothing is reloadable in place yet:
+// Reload reports settings that changed as needing a restart.
+func (a *Appliance) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	next, err := a.cfg.reread()
+	if err == nil {
+		err = next.Validate()
+	}
+	if err != nil {
+		a.recordReload(false)
+		a.log.Error("configuration reload failed; keeping the running configuration", "file", a.cfg.ConfigFile, "err", err)
+		return fmt.Errorf("reloading %s: %w", a.cfg.ConfigFile, err)
+	}
+	for _, c := range a.components {
+		if _, err := c.Reload(next); err != nil {
+			a.recordReload(false)
+			return fmt.Errorf("reloading %s: %w", a.cfg.ConfigFile, err)
+		}
+	}
+	a.recordReload(true)
+	if changed := changedSettings(a.cfg, next); len(changed) > 0 {
+		a.log.Warn("configuration reloaded; these settings change only after a restart", "file", a.cfg.ConfigFile, "settings", changed)
+	} else if a.cfg.ConfigFile == "" {
+		a.log.Info("configuration reloaded; no --config file, nothing to re-read")
+	} else {
+		a.log.Info("configuration reloaded; nothing reloadable changed", "file", a.cfg.ConfigFile)
+	}
+	return nil
+}
+
+func (a *Appliance) recordReload(ok bool) {
+	now := time.Now()
+	a.lastReloadOK.Store(ok)
+	if ok {
+		a.lastReloadAt.Store(now.UnixNano())
+	}
+	if a.metrics != nil {
+		a.metrics.reloaded(ok, now)
+	}
+}
+
+// LastReload reports whether the last configuration load succeeded and
+// when the last successful one was, for web's status/runtimeinfo.
+func (a *Appliance) LastReload() (success bool, at time.Time) {
+	return a.lastReloadOK.Load(), time.Unix(0, a.lastReloadAt.Load())
+}
+
+// changedSettings lists, by flag name, the settings that differ.
+func changedSettings(old, next Config) []string {
+	a, b := old.FlagValues(), next.FlagValues()
+	var changed []string
+	for name, v := range a {
+		if b[name] != v {
+			changed = append(changed, name)
+		}
+	}
+	slices.Sort(changed)
+	return changed
+}
+
+// configYAML is the running configuration as a --config file would hold
+// it, for /api/v1/status/config.
+func (a *Appliance) configYAML() string {
+	out, err := a.cfg.MarshalFile()
+	if err != nil {
+		return fmt.Sprintf("# cannot render the configuration: %v\n", err)
+	}
+	return string(out)
+}

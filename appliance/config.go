@@ -1,0 +1,231 @@
+package appliance
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultListen is Vigil's HTTP port. It is not taken by the stack Vigil
+// replaces or sits next to: Prometheus 9090, Pushgateway 9091, Alertmanager
+// 9093, node_exporter 9100, Grafana 3000 and VictoriaMetrics 8428.
+const DefaultListen = ":9595"
+
+// Config is Vigil's configuration. Every command-line flag has a key in
+// the --config file: the flag's name with its dots as nesting levels and
+// its dashes as underscores (--query.max-samples is query: max_samples:).
+// Flags given on the command line win over the file. Relative paths in the
+// file are relative to the file's directory; on the command line, to the
+// working directory.
+type Config struct {
+	// ConfigFile is the --config file the rest was read from, if any.
+	ConfigFile string `yaml:"-"`
+
+	Listen    string   `yaml:"listen"`
+	DataDir   string   `yaml:"data_dir"`
+	Retention Duration `yaml:"retention"`
+
+	Files FilesConfig `yaml:"config"`
+
+	Auth              AuthMode `yaml:"auth"`
+	AdminPasswordFile string   `yaml:"admin_password_file"`
+	Demo              bool     `yaml:"demo"`
+
+	Query  QueryConfig  `yaml:"query"`
+	Web    WebConfig    `yaml:"web"`
+	Memory MemoryConfig `yaml:"memory"`
+
+	// EnableFeature lists Prometheus feature names (--enable-feature).
+	EnableFeature []string `yaml:"enable_feature,flow"`
+
+	Log LogConfig `yaml:"log"`
+
+	// args are the command-line arguments the configuration came from, so
+	// that Reload can re-read the file and let the same flags win again.
+	args []string
+}
+
+// FilesConfig names the existing Prometheus and Alertmanager files that
+// Vigil takes its scrape, rule and routing configuration from.
+type FilesConfig struct {
+	Prometheus   string `yaml:"prometheus"`
+	Alertmanager string `yaml:"alertmanager"`
+}
+
+// QueryConfig bounds PromQL queries.
+type QueryConfig struct {
+	Timeout          Duration `yaml:"timeout"`
+	MaxSamples       int      `yaml:"max_samples"`
+	MaxSeries        int      `yaml:"max_series"`
+	LookbackDelta    Duration `yaml:"lookback_delta"`
+	SlowLogThreshold Duration `yaml:"slow_log_threshold"`
+	MaxConcurrency   int      `yaml:"max_concurrency"`
+}
+
+// WebConfig bounds the HTTP server.
+type WebConfig struct {
+	MaxRequestBytes Bytes `yaml:"max_request_bytes"`
+}
+
+// MemoryConfig bounds the storage caches.
+type MemoryConfig struct {
+	// AllowedBytes caps the storage caches; 0 sizes them automatically.
+	AllowedBytes Bytes `yaml:"allowed_bytes"`
+}
+
+// LogConfig configures Vigil's log (standard error).
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// AuthMode says whether the HTTP endpoints require authentication.
+type AuthMode string
+
+// The authentication modes.
+const (
+	AuthOn   AuthMode = "on"
+	AuthNone AuthMode = "none"
+)
+
+// The log levels and formats.
+var (
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"logfmt", "json"}
+)
+
+// minRetention is the shortest retention the storage supports: it keeps
+// and drops whole days.
+const minRetention = 24 * time.Hour
+
+// DefaultConfig returns the configuration Vigil runs with when given no
+// flags and no file.
+func DefaultConfig() Config {
+	return Config{
+		Listen:    DefaultListen,
+		DataDir:   "./vigil-data",
+		Retention: Duration(30 * 24 * time.Hour),
+		Auth:      AuthOn,
+		Query: QueryConfig{
+			Timeout:          Duration(2 * time.Minute),
+			MaxSamples:       50_000_000,
+			MaxSeries:        1_000_000,
+			LookbackDelta:    Duration(5 * time.Minute),
+			SlowLogThreshold: Duration(5 * time.Second),
+			MaxConcurrency:   20,
+		},
+		Web:    WebConfig{MaxRequestBytes: 64 << 20},
+		Memory: MemoryConfig{AllowedBytes: 0},
+		Log:    LogConfig{Level: "info", Format: "logfmt"},
+	}
+}
+
+// Validate reports every setting that Vigil cannot run with, each naming
+// its flag, the value and what to do. Unknown --enable-feature names are
+// not errors (as in Prometheus); Features reports them.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag string, value any, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s=%v: %s", flag, value, fmt.Sprintf(format, args...)))
+	}
+
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		bad("listen", quoteIfEmpty(c.Listen), "not a listen address; write it as HOST:PORT, or :PORT for every interface (e.g. %s)", DefaultListen)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		bad("listen", c.Listen, "%q is not a port number (0-65535)", port)
+	}
+
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data-dir", `""`, "the data directory must not be empty; pass --data-dir=DIR")
+	}
+	if c.Retention.Std() < minRetention {
+		bad("retention", c.Retention, "the minimum retention is 1d (the storage keeps and drops whole days)")
+	}
+
+	switch c.Auth {
+	case AuthOn, AuthNone:
+	default:
+		bad("auth", quoteIfEmpty(string(c.Auth)), "must be on or none")
+	}
+	checkReadable := func(flag, path string) {
+		if path == "" {
+			return
+		}
+		if err := readable(path); err != nil {
+			bad(flag, path, "%v", err)
+		}
+	}
+	checkReadable("config.prometheus", c.Files.Prometheus)
+	checkReadable("config.alertmanager", c.Files.Alertmanager)
+	checkReadable("admin-password-file", c.AdminPasswordFile)
+
+	positiveDuration := func(flag string, d Duration) {
+		if d <= 0 {
+			bad(flag, d, "must be greater than 0")
+		}
+	}
+	positiveInt := func(flag string, n int) {
+		if n <= 0 {
+			bad(flag, n, "must be greater than 0")
+		}
+	}
+	positiveDuration("query.timeout", c.Query.Timeout)
+	positiveInt("query.max-samples", c.Query.MaxSamples)
+	positiveInt("query.max-series", c.Query.MaxSeries)
+	positiveDuration("query.lookback-delta", c.Query.LookbackDelta)
+	if c.Query.SlowLogThreshold < 0 {
+		bad("query.slow-log-threshold", c.Query.SlowLogThreshold, "must be 0 (off) or greater")
+	}
+	positiveInt("query.max-concurrency", c.Query.MaxConcurrency)
+	if c.Web.MaxRequestBytes <= 0 {
+		bad("web.max-request-bytes", c.Web.MaxRequestBytes, "must be greater than 0, e.g. 64MiB")
+	}
+	if c.Memory.AllowedBytes < 0 {
+		bad("memory.allowed-bytes", c.Memory.AllowedBytes, "must be 0 (automatic) or a size such as 2GiB")
+	} else if c.Memory.AllowedBytes > 0 && c.Memory.AllowedBytes < 64<<20 {
+		bad("memory.allowed-bytes", c.Memory.AllowedBytes, "is too small for the storage caches; give at least 64MiB, or 0 for automatic")
+	}
+
+	if !slices.Contains(logLevels, c.Log.Level) {
+		bad("log.level", quoteIfEmpty(c.Log.Level), "must be one of %s", strings.Join(logLevels, ", "))
+	}
+	if !slices.Contains(logFormats, c.Log.Format) {
+		bad("log.format", quoteIfEmpty(c.Log.Format), "must be one of %s", strings.Join(logFormats, ", "))
+	}
+	return errors.Join(errs...)
+}
+
+// readable checks that path is a regular file Vigil can open for reading.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return errors.New("no such file; check the path")
+		case errors.Is(err, os.ErrPermission):
+			return errors.New("the file is not readable by this user; fix its permissions")
+		}
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if info.IsDir() {
+		return errors.New("is a directory; pass a file")
+	}
+	return nil
+}
+
+func quoteIfEmpty(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}

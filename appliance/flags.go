@@ -1,0 +1,186 @@
+package appliance
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// FlagGroup is a titled group of flags, in the order --help shows them.
+type FlagGroup struct {
+	Title string
+	Flags []FlagDoc
+}
+
+// FlagDoc names a flag and the placeholder of its value for --help, as in
+// --listen=ADDR. Arg is empty for boolean flags. The usage text and the
+// default are the flag's own (flag.Flag.Usage and DefValue).
+type FlagDoc struct {
+	Name string
+	Arg  string
+}
+
+// BindFlags defines Vigil's flags on fs, bound to c's fields: parsing fs
+// overwrites exactly the settings given on the command line, and the
+// defaults --help shows are c's current values. It returns the flags in
+// groups for --help.
+func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
+	var groups []FlagGroup
+	group := func(title string) { groups = append(groups, FlagGroup{Title: title}) }
+	def := func(name, arg, usage string, v flag.Value) {
+		fs.Var(v, name, usage)
+		g := &groups[len(groups)-1]
+		g.Flags = append(g.Flags, FlagDoc{Name: name, Arg: arg})
+	}
+	str := func(p *string) flag.Value { return stringFlag[string]{p} }
+
+	group("Server")
+	def("listen", "ADDR", "HTTP listen address: HOST:PORT, or :PORT for every interface", str(&c.Listen))
+	def("data-dir", "DIR", "directory for the samples and Vigil's state", str(&c.DataDir))
+	def("retention", "DURATION", "how long samples are kept, e.g. 30d, 2w, 1y or 720h; at least 1d", durationFlag{&c.Retention})
+	def("demo", "", "also run a simulated Panic platform that feeds every dashboard and alert", boolFlag{&c.Demo})
+
+	group("Security")
+	def("auth", "on|none", "require authentication on every endpoint; none leaves them open", stringFlag[AuthMode]{&c.Auth})
+	def("admin-password-file", "FILE", "set the password of the first admin user, admin, from FILE (automation, tests)", str(&c.AdminPasswordFile))
+
+	group("Configuration")
+	def("config", "FILE", "Vigil's own YAML config; every flag has a key there, and flags given on the command line win", str(&c.ConfigFile))
+	def("config.prometheus", "FILE", "a prometheus.yml to take global, scrape_configs, rule_files and remote_write from", str(&c.Files.Prometheus))
+	def("config.alertmanager", "FILE", "an alertmanager.yml to take routes, receivers and inhibit_rules from", str(&c.Files.Alertmanager))
+
+	group("Queries")
+	def("query.timeout", "DURATION", "longest time a query may run", durationFlag{&c.Query.Timeout})
+	def("query.max-samples", "N", "most samples a query may hold in memory at once", intFlag{&c.Query.MaxSamples})
+	def("query.max-series", "N", "most series a single selector may match", intFlag{&c.Query.MaxSeries})
+	def("query.lookback-delta", "DURATION", "how far back a query looks for the latest sample of a series", durationFlag{&c.Query.LookbackDelta})
+	def("query.slow-log-threshold", "DURATION", "log queries that take longer; 0 turns the log off", durationFlag{&c.Query.SlowLogThreshold})
+	def("query.max-concurrency", "N", "most queries evaluated at once; the others wait", intFlag{&c.Query.MaxConcurrency})
+	def("enable-feature", "NAME,...", "enable Prometheus feature flags ("+strings.Join(FeatureNames(), ", ")+"); repeatable", &listFlag{p: &c.EnableFeature})
+
+	group("Resources")
+	def("web.max-request-bytes", "SIZE", "largest HTTP request body accepted, e.g. 64MiB", bytesFlag{&c.Web.MaxRequestBytes})
+	def("memory.allowed-bytes", "SIZE", "memory for the storage caches, e.g. 2GiB; 0 means a quarter of the machine's memory", bytesFlag{&c.Memory.AllowedBytes})
+
+	group("Logging")
+	def("log.level", "LEVEL", "least severe level logged: "+strings.Join(logLevels, ", "), str(&c.Log.Level))
+	def("log.format", "FORMAT", "log line format: "+strings.Join(logFormats, " or "), str(&c.Log.Format))
+	return groups
+}
+
+// ParseArgs builds the configuration from command-line arguments: the
+// defaults, then the --config file if one is named, then the flags given,
+// which win over the file. It returns the arguments left after the flags.
+// A -h or --help argument yields flag.ErrHelp.
+func ParseArgs(args []string) (Config, []string, error) {
+	cfg := DefaultConfig()
+	fs := newFlagSet(&cfg)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, flagError(err)
+	}
+	rest := fs.Args()
+	if cfg.ConfigFile != "" {
+		fromFile, err := LoadFile(cfg.ConfigFile)
+		if err != nil {
+			return Config{}, nil, err
+		}
+		// Parse the same arguments again over the file's settings: those
+		// given on the command line win, the rest keep the file's values.
+		if err := newFlagSet(&fromFile).Parse(args); err != nil {
+			return Config{}, nil, flagError(err)
+		}
+		cfg = fromFile
+	}
+	cfg.args = slices.Clone(args)
+	return cfg, rest, nil
+}
+
+// reread re-reads the --config file and applies the same command-line
+// flags over it, for Reload.
+func (c Config) reread() (Config, error) {
+	if c.ConfigFile == "" {
+		return c, nil
+	}
+	if c.args == nil {
+		return LoadFile(c.ConfigFile)
+	}
+	cfg, _, err := ParseArgs(c.args)
+	return cfg, err
+}
+
+// FlagValues returns every setting by flag name, formatted as the flag
+// takes it: the effective command line, for /api/v1/status/flags.
+func (c Config) FlagValues() map[string]string {
+	fs := newFlagSet(&c)
+	m := make(map[string]string)
+	fs.VisitAll(func(f *flag.Flag) { m[f.Name] = f.Value.String() })
+	return m
+}
+
+func newFlagSet(c *Config) *flag.FlagSet {
+	fs := flag.NewFlagSet("vigil", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	BindFlags(fs, c)
+	return fs
+}
+
+// flagError rewords the flag package's errors in --flag terms.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return fmt.Errorf("unknown flag --%s; run vigil --help for the flags", strings.TrimLeft(name, "-"))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		name = strings.TrimLeft(name, "-")
+		return fmt.Errorf("--%s needs a value, e.g. --%s=VALUE", name, name)
+	}
+	return errors.New(strings.Replace(msg, " for flag -", " for --", 1))
+}
+
+// intFlag is the flag.Value of an int.
+type intFlag struct{ p *int }
+
+func (f intFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strconv.Itoa(*f.p)
+}
+
+func (f intFlag) Set(s string) error {
+	n, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(s), "_", ""), 10, 0)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	*f.p = int(n)
+	return nil
+}
+
+// boolFlag is the flag.Value of a bool: --demo, --demo=false.
+type boolFlag struct{ p *bool }
+
+func (f boolFlag) IsBoolFlag() bool { return true }
+
+func (f boolFlag) String() string {
+	if f.p == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*f.p)
+}
+
+func (f boolFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", s)
+	}
+	*f.p = v
+	return nil
+}

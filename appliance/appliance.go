@@ -52,6 +52,7 @@ type Appliance struct {
 	state    runState
 	unlock   func()
 	storage  *storage.Storage
+	pushed   *pushgateway
 	engine   *promql.Engine
 	metrics  *selfMetrics
 	server   *http.Server
@@ -169,6 +170,10 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 
+	if a.pushed, err = startPushgateway(cfg, a.storage, a.log); err != nil {
+		return err
+	}
+
 	promReg := prometheus.NewRegistry()
 	p := parser.NewParser(a.features.Parser)
 	if a.engine, err = newEngine(cfg, a.features, p, promReg, a.log); err != nil {
@@ -188,15 +193,17 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		SlowQueryThreshold:  cfg.Query.SlowLogThreshold.Std(),
 		ExternalURL:         a.url,
 	}, web.Deps{
-		Storage:   a.storage,
-		Engine:    a.engine,
-		Parser:    p,
-		Build:     a.build,
-		Flags:     cfg.FlagValues(),
-		Config:    a.configYAML,
-		Reloader:  a,
-		Ready:     a.Ready,
-		StartTime: a.start,
+		Storage:     a.storage,
+		Engine:      a.engine,
+		Parser:      p,
+		Build:       a.build,
+		Flags:       cfg.FlagValues(),
+		Config:      a.configYAML,
+		Reloader:    a,
+		Ready:       a.Ready,
+		StartTime:   a.start,
+		Pushgateway: a.pushed.groups,
+		Logger:      a.log,
 	})
 
 	baseCtx, cancel := context.WithCancel(context.Background())
@@ -327,6 +334,9 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 		if err := a.engine.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing the query engine: %w", err))
 		}
+	}
+	if a.pushed != nil {
+		a.pushed.close()
 	}
 	if a.storage != nil {
 		a.log.Info("stopping: flushing and closing the storage")

@@ -36,9 +36,10 @@ type Config struct {
 	AdminPasswordFile string   `yaml:"admin_password_file"`
 	Demo              bool     `yaml:"demo"`
 
-	Query  QueryConfig  `yaml:"query"`
-	Web    WebConfig    `yaml:"web"`
-	Memory MemoryConfig `yaml:"memory"`
+	Query       QueryConfig       `yaml:"query"`
+	Pushgateway PushgatewayConfig `yaml:"pushgateway"`
+	Web         WebConfig         `yaml:"web"`
+	Memory      MemoryConfig      `yaml:"memory"`
 
 	// EnableFeature lists Prometheus feature names (--enable-feature).
 	EnableFeature []string `yaml:"enable_feature,flow"`
@@ -65,6 +66,17 @@ type QueryConfig struct {
 	LookbackDelta    Duration `yaml:"lookback_delta"`
 	SlowLogThreshold Duration `yaml:"slow_log_threshold"`
 	MaxConcurrency   int      `yaml:"max_concurrency"`
+}
+
+// PushgatewayConfig configures the groups pushed to /metrics/job/....
+type PushgatewayConfig struct {
+	// Interval is how often the pushed values are written again, so that
+	// they stay visible as a Pushgateway scraped by Prometheus would keep
+	// them.
+	Interval Duration `yaml:"interval"`
+	// GroupTTL removes a group nothing was pushed to for this long; 0
+	// keeps groups until they are deleted, as the Pushgateway does.
+	GroupTTL Duration `yaml:"group_ttl"`
 }
 
 // WebConfig bounds the HTTP server.
@@ -111,6 +123,9 @@ func DefaultConfig() Config {
 		DataDir:   "./vigil-data",
 		Retention: Duration(30 * 24 * time.Hour),
 		Auth:      AuthOn,
+		Pushgateway: PushgatewayConfig{
+			Interval: Duration(15 * time.Second),
+		},
 		Query: QueryConfig{
 			Timeout:          Duration(2 * time.Minute),
 			MaxSamples:       50_000_000,
@@ -182,6 +197,12 @@ func (c *Config) Validate() error {
 		bad("query.slow-log-threshold", c.Query.SlowLogThreshold, "must be 0 (off) or greater")
 	}
 	positiveInt("query.max-concurrency", c.Query.MaxConcurrency)
+	if c.Pushgateway.Interval < Duration(time.Second) {
+		bad("pushgateway.interval", c.Pushgateway.Interval, "must be at least 1s")
+	}
+	if c.Pushgateway.GroupTTL < 0 {
+		bad("pushgateway.group-ttl", c.Pushgateway.GroupTTL, "must be 0 (keep groups) or greater")
+	}
 	if c.Web.MaxRequestBytes <= 0 {
 		bad("web.max-request-bytes", c.Web.MaxRequestBytes, "must be greater than 0, e.g. 64MiB")
 	}

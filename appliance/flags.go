@@ -62,6 +62,10 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 	def("query.max-concurrency", "N", "most queries evaluated at once; the others wait", intFlag{&c.Query.MaxConcurrency})
 	def("enable-feature", "NAME,...", "enable Prometheus feature flags ("+strings.Join(FeatureNames(), ", ")+"); repeatable", &listFlag{p: &c.EnableFeature})
 
+	group("Pushgateway API")
+	def("pushgateway.interval", "DURATION", "how often pushed groups are written again so that they stay visible", durationFlag{&c.Pushgateway.Interval})
+	def("pushgateway.group-ttl", "DURATION", "forget a pushed group after this long without a push; 0 keeps it until deleted", durationFlag{&c.Pushgateway.GroupTTL})
+
 	group("Resources")
 	def("web.max-request-bytes", "SIZE", "largest HTTP request body accepted, e.g. 64MiB", bytesFlag{&c.Web.MaxRequestBytes})
 	def("memory.allowed-bytes", "SIZE", "memory for the storage caches, e.g. 2GiB; 0 means a quarter of the machine's memory", bytesFlag{&c.Memory.AllowedBytes})

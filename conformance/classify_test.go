@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/util/convertnhcb"
@@ -80,7 +81,7 @@ func (d *dataset) note(cmd *loadCmd) {
 		// load_with_nhcb also stores the classic histograms as native
 		// histograms with custom buckets, under the base name.
 		for _, ls := range cmd.series {
-			suffix, name := convertnhcb.GetHistogramMetricBaseName(ls.metric.Get(labels.MetricName))
+			suffix, name := convertnhcb.GetHistogramMetricBaseName(ls.metric.Get(model.MetricNameLabel))
 			if suffix == convertnhcb.SuffixNone {
 				continue
 			}
@@ -238,20 +239,20 @@ func readsName(n parser.Node) bool {
 	case *parser.Call:
 		if n.Func.Name == "label_replace" || n.Func.Name == "label_join" {
 			for _, a := range n.Args {
-				if s, ok := a.(*parser.StringLiteral); ok && s.Val == labels.MetricName {
+				if s, ok := a.(*parser.StringLiteral); ok && s.Val == model.MetricNameLabel {
 					return true
 				}
 			}
 		}
 	case *parser.AggregateExpr:
-		if slices.Contains(n.Grouping, labels.MetricName) {
+		if slices.Contains(n.Grouping, model.MetricNameLabel) {
 			return true
 		}
-		if s, ok := n.Param.(*parser.StringLiteral); ok && n.Op == parser.COUNT_VALUES && s.Val == labels.MetricName {
+		if s, ok := n.Param.(*parser.StringLiteral); ok && n.Op == parser.COUNT_VALUES && s.Val == model.MetricNameLabel {
 			return true
 		}
 	case *parser.BinaryExpr:
-		if vm := n.VectorMatching; vm != nil && (slices.Contains(vm.MatchingLabels, labels.MetricName) || slices.Contains(vm.Include, labels.MetricName)) {
+		if vm := n.VectorMatching; vm != nil && (slices.Contains(vm.MatchingLabels, model.MetricNameLabel) || slices.Contains(vm.Include, model.MetricNameLabel)) {
 			return true
 		}
 	}
@@ -353,9 +354,9 @@ func selectorOf(e parser.Expr) *parser.VectorSelector {
 func collision(sel []*seriesFacts) string {
 	seen := map[uint64]bool{}
 	for _, f := range sel {
-		h := f.metric.DropMetricName().Hash()
+		h := f.metric.DropReserved(func(n string) bool { return n == model.MetricNameLabel }).Hash()
 		if seen[h] {
-			return f.metric.DropMetricName().String()
+			return f.metric.DropReserved(func(n string) bool { return n == model.MetricNameLabel }).String()
 		}
 		seen[h] = true
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/bytesutil"
 	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	promstorage "github.com/prometheus/prometheus/storage"
@@ -535,7 +536,7 @@ func (it *sampleIterator) AtFloatHistogram(*histogram.FloatHistogram) (int64, *h
 func metricNameLabels(b *labels.ScratchBuilder, mn *vmstorage.MetricName) labels.Labels {
 	b.Reset()
 	if len(mn.MetricGroup) > 0 {
-		b.Add(labels.MetricName, bytesutil.ToUnsafeString(mn.MetricGroup))
+		b.Add(model.MetricNameLabel, bytesutil.ToUnsafeString(mn.MetricGroup))
 	}
 	for i := range mn.Tags {
 		t := &mn.Tags[i]
@@ -551,7 +552,7 @@ func matchersToTagFilters(ms []*labels.Matcher) (*vmstorage.TagFilters, error) {
 	tfs := vmstorage.NewTagFilters()
 	for _, m := range ms {
 		key := []byte(m.Name)
-		if m.Name == labels.MetricName {
+		if m.Name == model.MetricNameLabel {
 			key = nil
 		}
 		var negative, regexp bool

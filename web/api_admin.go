@@ -41,7 +41,7 @@ func (s *Server) deleteSeries(c echo.Context) apiResult {
 	oldest := now.Add(-s.deps.Storage.Retention())
 	if start.After(oldest) || end.Before(now) {
 		return errResult(badData(fmt.Errorf(
-			"Vigil deletes whole series only, and start=%s end=%s does not cover all of their samples (from %s, the start of the retention, to now); omit start and end to delete the matching series entirely",
+			"start=%s end=%s does not cover all samples of the matching series (from %s, the start of the retention, to now), and Vigil deletes whole series only; omit start and end to delete the matching series entirely",
 			r.FormValue("start"), r.FormValue("end"), oldest.UTC().Format(time.RFC3339))))
 	}
 	n, err := s.deps.Storage.DeleteSeries(r.Context(), matcherSets)

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/timestamp"
 	"github.com/prometheus/prometheus/model/value"
@@ -104,7 +105,7 @@ func (s *Server) federate(c echo.Context) error {
 		return c.String(http.StatusInternalServerError, err.Error()+"\n")
 	}
 	slices.SortStableFunc(samples, func(a, b sample) int {
-		return cmp.Compare(a.metric.Get(labels.MetricName), b.metric.Get(labels.MetricName))
+		return cmp.Compare(a.metric.Get(model.MetricNameLabel), b.metric.Get(model.MetricNameLabel))
 	})
 
 	buf := bytebufferpool.Get()
@@ -113,7 +114,7 @@ func (s *Server) federate(c echo.Context) error {
 	untyped := dto.MetricType_UNTYPED
 	var family *dto.MetricFamily
 	for _, smp := range samples {
-		name := smp.metric.Get(labels.MetricName)
+		name := smp.metric.Get(model.MetricNameLabel)
 		if name == "" {
 			continue // nameless series cannot be exposed
 		}
@@ -128,7 +129,7 @@ func (s *Server) federate(c echo.Context) error {
 		m := &dto.Metric{TimestampMs: &smp.t, Untyped: &dto.Untyped{Value: &smp.f}}
 		hasInstance := false
 		smp.metric.Range(func(l labels.Label) {
-			if l.Name == labels.MetricName || l.Value == "" {
+			if l.Name == model.MetricNameLabel || l.Value == "" {
 				return
 			}
 			if l.Name == "instance" {

@@ -95,7 +95,7 @@ func serveTargets(c echo.Context, p TargetsProvider) apiResult {
 			if pool != "" && t.ScrapePool != pool {
 				continue
 			}
-			res.DroppedTargets = append(res.DroppedTargets, droppedTargetJSON{DiscoveredLabels: t.DiscoveredLabels, ScrapePool: t.ScrapePool})
+			res.DroppedTargets = append(res.DroppedTargets, droppedTargetJSON(t))
 		}
 	}
 	return apiResult{data: res}

@@ -423,6 +423,29 @@ func (it *sampleIterator) decode() {
 	if it.err == nil && len(it.series.nanBlocks) > 0 {
 		it.decodeBlocks(it.series.nanBlocks, true)
 	}
+	it.ts, it.vs = dedupTimestamps(it.ts, it.vs)
+}
+
+// dedupTimestamps keeps the last of samples with equal timestamps. A block
+// holds such duplicates when a batch was stored twice, as the write-ahead
+// log's replay does for rows that had reached disk before a crash; the
+// store removes them in background merges.
+func dedupTimestamps(ts []int64, vs []float64) ([]int64, []float64) {
+	i := 1
+	for i < len(ts) && ts[i] != ts[i-1] {
+		i++
+	}
+	if i >= len(ts) {
+		return ts, vs
+	}
+	j := i - 1
+	for ; i < len(ts); i++ {
+		if ts[i] != ts[j] {
+			j++
+		}
+		ts[j], vs[j] = ts[i], vs[i]
+	}
+	return ts[:j+1], vs[:j+1]
 }
 
 func (it *sampleIterator) decodeBlocks(blocks []vmstorage.BlockRef, nan bool) {

@@ -8,6 +8,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -30,6 +31,17 @@ type Options struct {
 	// MaxSeriesPerQuery bounds how many series one selector may match.
 	// Zero means 1,000,000.
 	MaxSeriesPerQuery int
+
+	// NoWAL turns the write-ahead log off: a killed process then loses the
+	// rows of its last seconds. For benchmarks and throw-away stores.
+	NoWAL bool
+
+	// WALSyncInterval is how often the write-ahead log is fsynced, which
+	// bounds what a power loss can take. Zero means 1 s.
+	WALSyncInterval time.Duration
+
+	// Logger receives the store's warnings; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultRetention is how long samples are kept when Options.Retention is 0.
@@ -41,6 +53,7 @@ type Storage struct {
 	opts Options
 	vm   *vmstorage.Storage
 
+	wal       *wal // nil with Options.NoWAL
 	metrics   *storeMetrics
 	closeOnce sync.Once
 }
@@ -60,8 +73,22 @@ func Open(dir string, opts Options) (*Storage, error) {
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create the storage directory %s: %w (check the --data-dir permissions)", path, err)
 	}
+	if opts.WALSyncInterval <= 0 {
+		opts.WALSyncInterval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	vm := vmstorage.MustOpenStorage(path, vmstorage.OpenOptions{Retention: opts.Retention})
 	s := &Storage{path: path, opts: opts, vm: vm}
+	if !opts.NoWAL {
+		w, err := openWAL(filepath.Join(dir, "wal"), vm, opts.WALSyncInterval, opts.Logger.With("component", "wal"))
+		if err != nil {
+			vm.MustClose()
+			return nil, err
+		}
+		s.wal = w
+	}
 	s.metrics = newStoreMetrics(s)
 	return s, nil
 }
@@ -70,7 +97,14 @@ func Open(dir string, opts Options) (*Storage, error) {
 func (s *Storage) Close() error {
 	s.closeOnce.Do(func() {
 		s.metrics.unregister()
+		if s.wal != nil {
+			s.wal.stop()
+		}
 		s.vm.MustClose()
+		if s.wal != nil {
+			// Closing flushed every row to disk: the log has done its job.
+			s.wal.removeAll()
+		}
 	})
 	return nil
 }
@@ -81,7 +115,8 @@ func (s *Storage) Path() string { return s.path }
 // Retention returns how long samples are kept.
 func (s *Storage) Retention() time.Duration { return s.opts.Retention }
 
-// Append stores rows. Samples older than the retention are dropped by the
+// Append stores rows. Once it returns nil the rows survive a crash of the
+// process: they are in the write-ahead log. Samples older than the retention are dropped by the
 // store. Plain NaN values are dropped too (a limitation of the underlying
 // store); Prometheus' staleness markers are kept.
 func (s *Storage) Append(rows *Rows) error {
@@ -90,6 +125,11 @@ func (s *Storage) Append(rows *Rows) error {
 	}
 	if s.vm.IsReadOnly() {
 		return ErrReadOnly
+	}
+	if s.wal != nil {
+		if err := s.wal.appendRows(rows.mrs); err != nil {
+			return err
+		}
 	}
 	// 64 precision bits keep every float64 exactly.
 	s.vm.AddRows(rows.mrs, 64)

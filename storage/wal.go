@@ -1,0 +1,386 @@
+package storage
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
+)
+
+// The write-ahead log closes the window in which VictoriaMetrics keeps
+// accepted rows only in process memory: rows wait up to 2 s as pending
+// rows and up to 5 s more as in-memory parts before they reach disk. Every
+// batch is written to the log (to the OS, not necessarily to the disk)
+// before Append returns, so a killed process loses nothing it
+// acknowledged; the log is fsynced on an interval, which bounds what a
+// power loss can take. On start the log is replayed. A segment is removed
+// once its rows are old enough to have reached disk in the store:
+// walKeep after the segment was closed, several times the store's own
+// flush intervals.
+const (
+	walRotateEvery = 10 * time.Second
+	walKeep        = 30 * time.Second
+	walMaxSegment  = 64 << 20
+	walMagic       = "VIGILWAL1\n"
+)
+
+var walCRC = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrDiskFull is returned by Append when the rows cannot be written to disk
+// for lack of space. Nothing of the batch is stored; free space to resume.
+var ErrDiskFull = errors.New("the disk is full: free some space to resume ingestion (queries keep working)")
+
+type wal struct {
+	dir      string
+	syncWait time.Duration
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	f        *os.File
+	seq      uint64
+	opened   time.Time
+	size     int64
+	dirty    bool
+	retired  []retiredSegment
+	stopCh   chan struct{}
+	stopped  sync.WaitGroup
+	writeErr error // the last write error, for the health report
+}
+
+type retiredSegment struct {
+	path    string
+	retired time.Time
+}
+
+var walBufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func segmentName(seq uint64) string { return fmt.Sprintf("%020d.wal", seq) }
+
+// openWAL replays the segments in dir into vm and starts a new segment.
+func openWAL(dir string, vm *vmstorage.Storage, syncEvery time.Duration, log *slog.Logger) (*wal, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the write-ahead log directory %s: %w", dir, err)
+	}
+	w := &wal{dir: dir, syncWait: syncEvery, log: log, stopCh: make(chan struct{})}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for _, seq := range segs {
+		path := filepath.Join(dir, segmentName(seq))
+		rows, err := replaySegment(path, vm)
+		if err != nil {
+			log.Warn("write-ahead log segment ends early, probably cut by a crash; replayed what was whole", "file", path, "rows", rows, "err", err)
+		} else if rows > 0 {
+			log.Info("replayed the write-ahead log", "file", path, "rows", rows)
+		}
+		// Replayed rows are in the store's memory again: keep the segment
+		// until they reach disk.
+		w.retired = append(w.retired, retiredSegment{path: path, retired: now})
+		w.seq = max(w.seq, seq)
+	}
+	if err := w.rotateLocked(now); err != nil {
+		return nil, err
+	}
+	w.stopped.Add(1)
+	go w.background()
+	return w, nil
+}
+
+func listSegments(dir string) ([]uint64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the write-ahead log directory %s: %w", dir, err)
+	}
+	var seqs []uint64
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".wal")
+		if !ok {
+			continue
+		}
+		seq, err := strconv.ParseUint(name, 10, 64)
+		if err != nil {
+			continue
+		}
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	return seqs, nil
+}
+
+// appendRows writes the rows to the log. It returns ErrDiskFull when the
+// disk has no room, and then nothing of rows may be stored.
+func (w *wal) appendRows(mrs []vmstorage.MetricRow) error {
+	bp := walBufPool.Get().(*[]byte)
+	buf := encodeWALRecord((*bp)[:0], mrs)
+	*bp = buf
+	defer walBufPool.Put(bp)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return errors.New("the write-ahead log is closed")
+	}
+	n, err := w.f.Write(buf)
+	w.size += int64(n)
+	w.dirty = true
+	if err != nil {
+		// Drop the torn record: replay stops at the first bad record, so
+		// later records would be lost behind it.
+		_ = w.f.Truncate(w.size - int64(n))
+		w.size -= int64(n)
+		_, _ = w.f.Seek(w.size, io.SeekStart)
+		w.writeErr = err
+		if errors.Is(err, syscall.ENOSPC) {
+			return ErrDiskFull
+		}
+		return fmt.Errorf("cannot write to the write-ahead log %s: %w", w.f.Name(), err)
+	}
+	w.writeErr = nil
+	if w.size >= walMaxSegment {
+		if err := w.rotateLocked(time.Now()); err != nil {
+			w.log.Warn("cannot start a new write-ahead log segment", "err", err)
+		}
+	}
+	return nil
+}
+
+// encodeWALRecord appends one record: length, CRC-32C and the rows. A row
+// whose name is the previous row's (Rows shares one name among a series'
+// samples) does not repeat it.
+func encodeWALRecord(dst []byte, mrs []vmstorage.MetricRow) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
+	var prevName []byte
+	var prevTs int64
+	for i := range mrs {
+		mr := &mrs[i]
+		if len(mr.MetricNameRaw) == len(prevName) && unsafe.SliceData(mr.MetricNameRaw) == unsafe.SliceData(prevName) {
+			dst = append(dst, 0)
+		} else {
+			dst = append(dst, 1)
+			dst = binary.AppendUvarint(dst, uint64(len(mr.MetricNameRaw)))
+			dst = append(dst, mr.MetricNameRaw...)
+			prevName = mr.MetricNameRaw
+		}
+		dst = binary.AppendVarint(dst, mr.Timestamp-prevTs)
+		prevTs = mr.Timestamp
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(mr.Value))
+	}
+	payload := dst[start+8:]
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, walCRC))
+	return dst
+}
+
+// decodeWALRecord decodes the rows of one record's payload. The rows'
+// names point into payload.
+func decodeWALRecord(payload []byte, mrs []vmstorage.MetricRow) ([]vmstorage.MetricRow, error) {
+	var name []byte
+	var ts int64
+	for len(payload) > 0 {
+		flag := payload[0]
+		payload = payload[1:]
+		switch flag {
+		case 0:
+			if name == nil {
+				return mrs, errors.New("a row refers to a previous name in the first row")
+			}
+		case 1:
+			n, k := binary.Uvarint(payload)
+			if k <= 0 || uint64(len(payload)-k) < n {
+				return mrs, errors.New("truncated series name")
+			}
+			name = payload[k : k+int(n) : k+int(n)]
+			payload = payload[k+int(n):]
+		default:
+			return mrs, fmt.Errorf("unknown row flag %d", flag)
+		}
+		d, k := binary.Varint(payload)
+		if k <= 0 || len(payload)-k < 8 {
+			return mrs, errors.New("truncated row")
+		}
+		ts += d
+		v := math.Float64frombits(binary.LittleEndian.Uint64(payload[k:]))
+		payload = payload[k+8:]
+		mrs = append(mrs, vmstorage.MetricRow{MetricNameRaw: name, Timestamp: ts, Value: v})
+	}
+	return mrs, nil
+}
+
+// replaySegment adds the rows of a segment to vm. It stops at the first
+// record that is cut short or fails its checksum: a crash tears at most
+// the record being written.
+func replaySegment(path string, vm *vmstorage.Storage) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	magic := make([]byte, len(walMagic))
+	if _, err := io.ReadFull(r, magic); err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, nil // created, never written
+		}
+		return 0, fmt.Errorf("cannot read the header: %w", err)
+	}
+	if string(magic) != walMagic {
+		return 0, fmt.Errorf("not a Vigil write-ahead log segment")
+	}
+	var (
+		hdr     [8]byte
+		payload []byte
+		mrs     []vmstorage.MetricRow
+		total   int
+	)
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return total, nil
+			}
+			return total, fmt.Errorf("record header: %w", err)
+		}
+		n := binary.LittleEndian.Uint32(hdr[:])
+		sum := binary.LittleEndian.Uint32(hdr[4:])
+		if n > walMaxSegment*2 {
+			return total, fmt.Errorf("record of %d bytes is larger than a segment", n)
+		}
+		payload = slices.Grow(payload[:0], int(n))[:n]
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return total, fmt.Errorf("record: %w", err)
+		}
+		if crc32.Checksum(payload, walCRC) != sum {
+			return total, errors.New("record checksum mismatch")
+		}
+		mrs, err = decodeWALRecord(payload, mrs[:0])
+		if err != nil {
+			return total, err
+		}
+		vm.AddRows(mrs, 64)
+		total += len(mrs)
+	}
+}
+
+// rotateLocked closes the current segment (it becomes removable walKeep
+// later) and starts the next one.
+func (w *wal) rotateLocked(now time.Time) error {
+	if w.f != nil {
+		if w.dirty {
+			_ = w.f.Sync()
+		}
+		_ = w.f.Close()
+		w.retired = append(w.retired, retiredSegment{path: w.f.Name(), retired: now})
+		w.f = nil
+	}
+	w.seq++
+	path := filepath.Join(w.dir, segmentName(w.seq))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot create the write-ahead log segment %s: %w", path, err)
+	}
+	if _, err := f.WriteString(walMagic); err != nil {
+		f.Close()
+		_ = os.Remove(path)
+		return fmt.Errorf("cannot write the write-ahead log segment %s: %w", path, err)
+	}
+	w.f, w.opened, w.size, w.dirty = f, now, int64(len(walMagic)), false
+	syncDir(w.dir)
+	return nil
+}
+
+// background fsyncs the current segment every syncWait, rotates segments
+// and removes those whose rows have reached disk in the store.
+func (w *wal) background() {
+	defer w.stopped.Done()
+	t := time.NewTicker(w.syncWait)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stopCh:
+			return
+		case now := <-t.C:
+			w.tick(now)
+		}
+	}
+}
+
+func (w *wal) tick(now time.Time) {
+	w.mu.Lock()
+	if w.f != nil && w.dirty {
+		if err := w.f.Sync(); err != nil {
+			w.log.Warn("cannot fsync the write-ahead log", "file", w.f.Name(), "err", err)
+		}
+		w.dirty = false
+	}
+	if w.f != nil && now.Sub(w.opened) >= walRotateEvery && w.size > int64(len(walMagic)) {
+		if err := w.rotateLocked(now); err != nil {
+			w.log.Warn("cannot start a new write-ahead log segment", "err", err)
+		}
+	}
+	var remove []string
+	keep := w.retired[:0]
+	for _, s := range w.retired {
+		if now.Sub(s.retired) >= walKeep {
+			remove = append(remove, s.path)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	w.retired = keep
+	w.mu.Unlock()
+	for _, p := range remove {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			w.log.Warn("cannot remove an old write-ahead log segment", "file", p, "err", err)
+		}
+	}
+}
+
+// stop ends the background work and closes the current segment.
+func (w *wal) stop() {
+	close(w.stopCh)
+	w.stopped.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		_ = w.f.Sync()
+		_ = w.f.Close()
+		w.f = nil
+	}
+}
+
+// removeAll deletes every segment: the store has flushed all rows.
+func (w *wal) removeAll() {
+	seqs, err := listSegments(w.dir)
+	if err != nil {
+		return
+	}
+	for _, seq := range seqs {
+		_ = os.Remove(filepath.Join(w.dir, segmentName(seq)))
+	}
+	syncDir(w.dir)
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}

@@ -102,7 +102,7 @@ func ingestError(c echo.Context, m *ingestMetrics, err error) error {
 		errors.As(err, &mbe)
 		err = errors.New(bodyTooLargeMessage(mbe.Limit))
 		code = http.StatusRequestEntityTooLarge
-	case errors.Is(err, storage.ErrReadOnly):
+	case errors.Is(err, storage.ErrReadOnly), errors.Is(err, storage.ErrDiskFull):
 		code = http.StatusInsufficientStorage
 	}
 	if code < 500 {

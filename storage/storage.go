@@ -32,6 +32,11 @@ type Options struct {
 	// Zero means 1,000,000.
 	MaxSeriesPerQuery int
 
+	// MinFreeDiskBytes switches ingestion off (Append returns ErrReadOnly)
+	// while the disk has less free space, so that the store never fails a
+	// write half-way; it switches back on by itself. Zero means 64 MiB.
+	MinFreeDiskBytes int64
+
 	// NoWAL turns the write-ahead log off: a killed process then loses the
 	// rows of its last seconds. For benchmarks and throw-away stores.
 	NoWAL bool
@@ -62,6 +67,9 @@ type Storage struct {
 func Open(dir string, opts Options) (*Storage, error) {
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
+	}
+	if opts.MinFreeDiskBytes <= 0 {
+		opts.MinFreeDiskBytes = 64 << 20
 	}
 	if opts.MaxSeriesPerQuery <= 0 {
 		opts.MaxSeriesPerQuery = 1_000_000

@@ -8,6 +8,7 @@ import (
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/fasttime"
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/logger"
+	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
 )
 
 // The settings are process-wide: the first Open decides them, which is
@@ -38,6 +39,7 @@ func configureVictoriaMetrics(opts Options) error {
 		} else {
 			set("memory.allowedPercent", "25")
 		}
+		vmstorage.SetFreeDiskSpaceLimit(opts.MinFreeDiskBytes)
 		// VictoriaMetrics logs merges and start-up details at INFO; Vigil
 		// reports what matters itself.
 		set("loggerLevel", "WARN")

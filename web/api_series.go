@@ -3,9 +3,11 @@ package web
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/common/model"
@@ -31,35 +33,17 @@ func (s *Server) series(c echo.Context) apiResult {
 	if len(r.Form["match[]"]) == 0 {
 		return errResult(badData(errors.New("no match[] parameter provided")))
 	}
-	limit, err := parseLimitParam(r.FormValue("limit"))
-	if err != nil {
-		return errResult(invalidParam(err, "limit"))
+	lr, aerr := s.openLookup(r, func(err error) *apiError { return invalidParam(err, "match[]") })
+	if aerr != nil {
+		return errResult(aerr)
 	}
-	start, err := parseTimeParam(r, "start", minTime)
-	if err != nil {
-		return errResult(invalidParam(err, "start"))
-	}
-	end, err := parseTimeParam(r, "end", maxTime)
-	if err != nil {
-		return errResult(invalidParam(err, "end"))
-	}
-	matcherSets, err := s.parseMatchersParam(r.Form["match[]"])
-	if err != nil {
-		return errResult(invalidParam(err, "match[]"))
-	}
-	if s.queryable() == nil {
-		return errResult(errNoQueryEngine)
-	}
-	q, err := s.queryable().Querier(timestamp.FromTime(start), timestamp.FromTime(end))
-	if err != nil {
-		return errResult(queryError(err))
-	}
+	q, limit, matcherSets := lr.q, lr.limit, lr.matcherSets
 	// The labels point into the querier's memory until it is closed.
 	closer := func() { q.Close() }
 
 	hints := &promstorage.SelectHints{
-		Start: timestamp.FromTime(start),
-		End:   timestamp.FromTime(end),
+		Start: timestamp.FromTime(lr.start),
+		End:   timestamp.FromTime(lr.end),
 		Func:  "series", // no samples needed
 		Limit: toHintLimit(limit),
 	}
@@ -98,71 +82,20 @@ func (s *Server) series(c echo.Context) apiResult {
 func (s *Server) labelNames(c echo.Context) apiResult {
 	r := c.Request()
 	ctx := r.Context()
-	limit, err := parseLimitParam(r.FormValue("limit"))
+	lr, aerr := s.openLookup(r, badData)
+	if aerr != nil {
+		return errResult(aerr)
+	}
+	// The names point into the querier's memory until it is closed.
+	closer := func() { lr.q.Close() }
+	hints := &promstorage.LabelHints{Limit: toHintLimit(lr.limit)}
+	names, warnings, err := unionLookup(lr.matcherSets, func(ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return lr.q.LabelNames(ctx, hints, ms...)
+	})
 	if err != nil {
-		return errResult(invalidParam(err, "limit"))
+		return apiResult{err: queryError(err), warnings: warnings, finalizer: closer}
 	}
-	start, err := parseTimeParam(r, "start", minTime)
-	if err != nil {
-		return errResult(invalidParam(err, "start"))
-	}
-	end, err := parseTimeParam(r, "end", maxTime)
-	if err != nil {
-		return errResult(invalidParam(err, "end"))
-	}
-	matcherSets, err := s.parseMatchersParam(r.Form["match[]"])
-	if err != nil {
-		return errResult(badData(err))
-	}
-	if s.queryable() == nil {
-		return errResult(errNoQueryEngine)
-	}
-	q, err := s.queryable().Querier(timestamp.FromTime(start), timestamp.FromTime(end))
-	if err != nil {
-		return errResult(queryError(err))
-	}
-	closer := func() { q.Close() }
-	hints := &promstorage.LabelHints{Limit: toHintLimit(limit)}
-
-	var (
-		names    []string
-		warnings annotations.Annotations
-	)
-	if len(matcherSets) > 1 {
-		seen := map[string]struct{}{}
-		for _, ms := range matcherSets {
-			vals, ws, err := q.LabelNames(ctx, hints, ms...)
-			warnings.Merge(ws)
-			if err != nil {
-				return apiResult{err: queryError(err), warnings: warnings, finalizer: closer}
-			}
-			for _, v := range vals {
-				seen[v] = struct{}{}
-			}
-		}
-		names = make([]string, 0, len(seen))
-		for v := range seen {
-			names = append(names, v)
-		}
-		slices.Sort(names)
-	} else {
-		var ms []*labels.Matcher
-		if len(matcherSets) == 1 {
-			ms = matcherSets[0]
-		}
-		names, warnings, err = q.LabelNames(ctx, hints, ms...)
-		if err != nil {
-			return apiResult{err: &apiError{typ: errorExec, err: err}, warnings: warnings, finalizer: closer}
-		}
-	}
-	if names == nil {
-		names = []string{}
-	}
-	if limit > 0 && len(names) > limit {
-		names = names[:limit]
-		warnings.Add(errTruncated)
-	}
-	return apiResult{data: stringList(names), warnings: warnings, finalizer: closer}
+	return lookupResult(names, lr.limit, warnings, closer)
 }
 
 // labelValueName reads the :name route parameter: URL-unescaped, and
@@ -192,67 +125,96 @@ func (s *Server) labelValues(c echo.Context) apiResult {
 	if err != nil {
 		return errResult(badData(err))
 	}
-	limit, err := parseLimitParam(r.FormValue("limit"))
-	if err != nil {
-		return errResult(invalidParam(err, "limit"))
-	}
-	start, err := parseTimeParam(r, "start", minTime)
-	if err != nil {
-		return errResult(invalidParam(err, "start"))
-	}
-	end, err := parseTimeParam(r, "end", maxTime)
-	if err != nil {
-		return errResult(invalidParam(err, "end"))
-	}
-	matcherSets, err := s.parseMatchersParam(r.Form["match[]"])
-	if err != nil {
-		return errResult(badData(err))
-	}
-	if s.queryable() == nil {
-		return errResult(errNoQueryEngine)
-	}
-	q, err := s.queryable().Querier(timestamp.FromTime(start), timestamp.FromTime(end))
-	if err != nil {
-		return errResult(&apiError{typ: errorExec, err: err})
+	lr, aerr := s.openLookup(r, badData)
+	if aerr != nil {
+		return errResult(aerr)
 	}
 	// The values point into the querier's memory until it is closed.
-	closer := func() { q.Close() }
-	hints := &promstorage.LabelHints{Limit: toHintLimit(limit)}
+	closer := func() { lr.q.Close() }
+	hints := &promstorage.LabelHints{Limit: toHintLimit(lr.limit)}
+	vals, warnings, err := unionLookup(lr.matcherSets, func(ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return lr.q.LabelValues(ctx, name, hints, ms...)
+	})
+	if err != nil {
+		return apiResult{err: queryError(err), warnings: warnings, finalizer: closer}
+	}
+	return lookupResult(vals, lr.limit, warnings, closer)
+}
 
-	var (
-		vals     []string
-		warnings annotations.Annotations
-	)
-	if len(matcherSets) > 1 {
-		seen := map[string]struct{}{}
-		for _, ms := range matcherSets {
-			vs, ws, err := q.LabelValues(ctx, name, hints, ms...)
-			warnings.Merge(ws)
-			if err != nil {
-				return apiResult{err: &apiError{typ: errorExec, err: err}, warnings: warnings, finalizer: closer}
-			}
-			for _, v := range vs {
-				seen[v] = struct{}{}
-			}
-		}
-		vals = make([]string, 0, len(seen))
-		for v := range seen {
-			vals = append(vals, v)
-		}
-	} else {
+// lookupRequest holds what the series, label names and label values
+// endpoints share: their parameters and the querier opened for them.
+type lookupRequest struct {
+	limit       int
+	start, end  time.Time
+	matcherSets [][]*labels.Matcher
+	q           promstorage.Querier
+}
+
+// openLookup parses limit, start, end and match[] as Prometheus does and
+// opens a querier over [start, end]; the caller closes it. matcherErr
+// wraps a bad match[] the way the endpoint reports it.
+func (s *Server) openLookup(r *http.Request, matcherErr func(error) *apiError) (*lookupRequest, *apiError) {
+	lr := &lookupRequest{}
+	var err error
+	if lr.limit, err = parseLimitParam(r.FormValue("limit")); err != nil {
+		return nil, invalidParam(err, "limit")
+	}
+	if lr.start, err = parseTimeParam(r, "start", minTime); err != nil {
+		return nil, invalidParam(err, "start")
+	}
+	if lr.end, err = parseTimeParam(r, "end", maxTime); err != nil {
+		return nil, invalidParam(err, "end")
+	}
+	if lr.matcherSets, err = s.parseMatchersParam(r.Form["match[]"]); err != nil {
+		return nil, matcherErr(err)
+	}
+	if s.queryable() == nil {
+		return nil, errNoQueryEngine
+	}
+	if lr.q, err = s.queryable().Querier(timestamp.FromTime(lr.start), timestamp.FromTime(lr.end)); err != nil {
+		return nil, queryError(err)
+	}
+	return lr, nil
+}
+
+// unionLookup asks f once per matcher set and merges the answers, sorted
+// and without duplicates, as Prometheus does for several match[].
+func unionLookup(matcherSets [][]*labels.Matcher, f func(ms ...*labels.Matcher) ([]string, annotations.Annotations, error)) ([]string, annotations.Annotations, error) {
+	if len(matcherSets) <= 1 {
 		var ms []*labels.Matcher
 		if len(matcherSets) == 1 {
 			ms = matcherSets[0]
 		}
-		vals, warnings, err = q.LabelValues(ctx, name, hints, ms...)
+		vals, warnings, err := f(ms...)
+		slices.Sort(vals)
+		return vals, warnings, err
+	}
+	var warnings annotations.Annotations
+	seen := map[string]struct{}{}
+	for _, ms := range matcherSets {
+		vals, ws, err := f(ms...)
+		warnings.Merge(ws)
 		if err != nil {
-			return apiResult{err: &apiError{typ: errorExec, err: err}, warnings: warnings, finalizer: closer}
+			return nil, warnings, err
 		}
-		if vals == nil {
-			vals = []string{}
+		for _, v := range vals {
+			seen[v] = struct{}{}
 		}
 	}
-	slices.Sort(vals)
+	out := make([]string, 0, len(seen))
+	for v := range seen {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out, warnings, nil
+}
+
+// lookupResult answers a list of names or values, cut at limit with
+// Prometheus' warning.
+func lookupResult(vals []string, limit int, warnings annotations.Annotations, closer func()) apiResult {
+	if vals == nil {
+		vals = []string{}
+	}
 	if limit > 0 && len(vals) > limit {
 		vals = vals[:limit]
 		warnings.Add(errTruncated)

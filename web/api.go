@@ -37,9 +37,8 @@ func (s *Server) registerAPI(e *echo.Echo) {
 	get("/status/tsdb", s.tsdbStatusHandler)
 	get("/status/walreplay", s.walReplay)
 
-	// The admin endpoints share one group so that authorization can wrap
-	// them all (adminMiddleware).
-	admin := e.Group("/api/v1/admin/tsdb", s.adminMiddleware()...)
+	// The admin endpoints require the admin role (routeAccess).
+	admin := e.Group("/api/v1/admin/tsdb")
 	adminRoute := func(path string, f apiFunc) {
 		h := s.api(f)
 		admin.POST(path, h, s.whenReady)
@@ -51,7 +50,3 @@ func (s *Server) registerAPI(e *echo.Echo) {
 
 	e.GET("/federate", s.federate, s.whenReady)
 }
-
-// adminMiddleware wraps the admin endpoints; authentication and roles
-// arrive in a later change.
-func (s *Server) adminMiddleware() []echo.MiddlewareFunc { return nil }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-monitoring/vigil/storage"
 	"github.com/vigil-monitoring/vigil/storage/ingest"
+	"github.com/vigil-monitoring/vigil/web/auth"
 )
 
 // Options configures the HTTP server.
@@ -79,6 +80,14 @@ type Deps struct {
 	// disables that API.
 	Pushgateway *ingest.Groups
 
+	// Auth authenticates every request and authorises it by the route's
+	// entry in routeAccess; it also serves /login, /logout, the user admin
+	// API (/api/v1/admin/users...) and the caller's token API
+	// (/api/v1/tokens). With nil, every route is open and those are not
+	// mounted: for tests that build a server directly. --auth=none passes
+	// a disabled Store instead, which lets everyone in as admin.
+	Auth *auth.Store
+
 	// Logger receives the slow-query log and request errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -116,6 +125,7 @@ func New(opts Options, deps Deps) *Server {
 	e.HidePort = true
 	s := &Server{opts: opts, deps: deps, e: e}
 	s.registerOps(e)
+	s.registerAuth(e)
 	s.registerAPI(e)
 	s.registerIngest(e)
 	return s

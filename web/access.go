@@ -1,0 +1,122 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vigil-monitoring/vigil/web/auth"
+)
+
+// Who may call what. Every request goes through Deps.Auth's middleware,
+// which looks up the role the matched route requires in routeAccess:
+//
+//   - public: health and readiness probes, the login and logout pages;
+//   - viewer: everything that reads (queries, metadata, status, targets,
+//     rules, alerts, /federate, Vigil's own /metrics);
+//   - writer: ingestion only, so a leaked ingestion token reads nothing;
+//   - admin: what changes the server or deletes data (reload, the TSDB
+//     admin API, flushing) and user administration.
+//
+// Admin includes viewer and writer. A route without an entry requires
+// admin, and TestEveryRouteHasAnAccessEntry fails, so a new route cannot
+// be forgotten.
+
+// routeAccess maps echo route patterns (c.Path()) to the role they
+// require. A key may start with a method ("POST /api/v2/silences") where
+// the methods of one pattern need different roles; such an entry wins
+// over the pattern's own. It is read-only after package initialisation.
+var routeAccess = map[string]auth.Role{
+	// Operations.
+	"/-/healthy":            auth.RolePublic,
+	"/-/ready":              auth.RolePublic,
+	"/-/reload":             auth.RoleAdmin,
+	"/metrics":              auth.RoleViewer, // self-monitoring
+	"/internal/force_flush": auth.RoleAdmin,
+
+	// Browser sessions.
+	"/login":  auth.RolePublic,
+	"/logout": auth.RolePublic,
+
+	// Prometheus API v1: reads.
+	"/api/v1/query":              auth.RoleViewer,
+	"/api/v1/query_range":        auth.RoleViewer,
+	"/api/v1/query_exemplars":    auth.RoleViewer,
+	"/api/v1/format_query":       auth.RoleViewer,
+	"/api/v1/series":             auth.RoleViewer,
+	"/api/v1/labels":             auth.RoleViewer,
+	"/api/v1/label/:name/values": auth.RoleViewer,
+	"/api/v1/metadata":           auth.RoleViewer,
+	"/api/v1/targets":            auth.RoleViewer,
+	"/api/v1/targets/metadata":   auth.RoleViewer,
+	"/api/v1/scrape_pools":       auth.RoleViewer,
+	"/api/v1/rules":              auth.RoleViewer,
+	"/api/v1/alerts":             auth.RoleViewer,
+	"/api/v1/alertmanagers":      auth.RoleViewer,
+	"/api/v1/status/buildinfo":   auth.RoleViewer,
+	"/api/v1/status/config":      auth.RoleViewer,
+	"/api/v1/status/flags":       auth.RoleViewer,
+	"/api/v1/status/runtimeinfo": auth.RoleViewer,
+	"/api/v1/status/tsdb":        auth.RoleViewer,
+	"/api/v1/status/walreplay":   auth.RoleViewer,
+	"/federate":                  auth.RoleViewer,
+
+	// Prometheus API v1: the TSDB admin API.
+	"/api/v1/admin/tsdb/delete_series":    auth.RoleAdmin,
+	"/api/v1/admin/tsdb/snapshot":         auth.RoleAdmin,
+	"/api/v1/admin/tsdb/clean_tombstones": auth.RoleAdmin,
+
+	// Ingestion.
+	"/api/v1/write":             auth.RoleWriter,
+	"/api/v1/import/prometheus": auth.RoleWriter,
+	"/metrics/job":              auth.RoleWriter,
+	"/metrics/job/*":            auth.RoleWriter,
+	"/metrics/job@base64/*":     auth.RoleWriter,
+
+	// Users and tokens (auth.Store.MountAdminAPI, MountTokenAPI).
+	"/api/v1/admin/users":                  auth.RoleAdmin,
+	"/api/v1/admin/users/:name":            auth.RoleAdmin,
+	"/api/v1/admin/users/:name/tokens":     auth.RoleAdmin,
+	"/api/v1/admin/users/:name/tokens/:id": auth.RoleAdmin,
+	"/api/v1/admin/tokens":                 auth.RoleAdmin,
+	"/api/v1/tokens":                       auth.RoleAnyUser,
+	"/api/v1/tokens/:id":                   auth.RoleAnyUser,
+}
+
+// requiredRole is the auth.Policy of the server: the role routeAccess
+// gives the matched route, "" (hence admin) for a route it does not
+// list. A request that matched no route at all needs any signed-in user,
+// so strangers get 401 without learning which paths exist and users get
+// the 404 they would expect.
+func requiredRole(c echo.Context) auth.Role {
+	path := c.Path()
+	if path == "" {
+		return auth.RoleAnyUser
+	}
+	return accessFor(c.Request().Method, path)
+}
+
+// accessFor looks up the role of method on route pattern path.
+func accessFor(method, path string) auth.Role {
+	if r, ok := routeAccess[method+" "+path]; ok {
+		return r
+	}
+	return routeAccess[path]
+}
+
+// registerAuth installs authentication on every route and mounts the
+// login, logout, user admin and token routes. Without Deps.Auth nothing is
+// installed and every route is open.
+func (s *Server) registerAuth(e *echo.Echo) {
+	a := s.deps.Auth
+	if a == nil {
+		return
+	}
+	e.Use(a.Middleware(requiredRole))
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		e.Add(m, "/login", a.LoginHandler)
+		e.Add(m, "/logout", a.LogoutHandler)
+	}
+	a.MountAdminAPI(e.Group("/api/v1/admin"))
+	a.MountTokenAPI(e.Group("/api/v1"))
+}

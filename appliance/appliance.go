@@ -19,9 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"go.etcd.io/bbolt"
 
 	"github.com/vigil-monitoring/vigil/storage"
 	"github.com/vigil-monitoring/vigil/web"
+	"github.com/vigil-monitoring/vigil/web/auth"
 )
 
 // DrainTimeout is how long Stop waits for HTTP requests in flight before
@@ -51,16 +53,23 @@ type Appliance struct {
 	reloadMu sync.Mutex // serializes Reload
 	state    runState
 	unlock   func()
-	storage  *storage.Storage
-	pushed   *pushgateway
-	engine   *promql.Engine
-	metrics  *selfMetrics
-	server   *http.Server
-	listener net.Listener
-	url      string
-	cancel   context.CancelFunc // cancels the requests in flight
-	inflight atomic.Int64
-	errc     chan error
+	// stateDB is the bbolt state file (StateFileName), open from Start to
+	// the end of Stop; the parts that keep state across restarts (users
+	// now; alert state, silences, dashboards later) share it, each in its
+	// own buckets.
+	stateDB    *bbolt.DB
+	users      *auth.Store
+	authNotice string
+	storage    *storage.Storage
+	pushed     *pushgateway
+	engine     *promql.Engine
+	metrics    *selfMetrics
+	server     *http.Server
+	listener   net.Listener
+	url        string
+	cancel     context.CancelFunc // cancels the requests in flight
+	inflight   atomic.Int64
+	errc       chan error
 
 	ready atomic.Bool
 
@@ -117,9 +126,6 @@ func New(cfg Config) (*Appliance, error) {
 // build accepts but does not act on yet.
 func notices(cfg Config) []string {
 	var n []string
-	if cfg.Auth == AuthOn {
-		n = append(n, "authentication: not yet available in this build; every endpoint is open")
-	}
 	if cfg.Demo {
 		n = append(n, "demo: not yet available in this build; --demo is ignored")
 	}
@@ -135,6 +141,13 @@ func notices(cfg Config) []string {
 // Notices returns what the user should read at start besides the address:
 // settings that this build accepts but does not act on yet.
 func (a *Appliance) Notices() []string { return slices.Clone(a.notices) }
+
+// AuthNotice is the line to print once, right after the address, about
+// authentication: the generated admin credentials on the first start,
+// a warning that every endpoint is open with --auth=none, or "" when there
+// is nothing to say. Valid after Start. The generated password is nowhere
+// else: it is neither logged nor stored (only its bcrypt hash is).
+func (a *Appliance) AuthNotice() string { return a.authNotice }
 
 // Logger returns the appliance's logger.
 func (a *Appliance) Logger() *slog.Logger { return a.log }
@@ -160,6 +173,15 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 
 	if a.unlock, err = prepareDataDir(cfg.DataDir); err != nil {
 		return err
+	}
+	if a.stateDB, err = openState(cfg.DataDir); err != nil {
+		return err
+	}
+	if a.users, a.authNotice, err = openAuth(cfg, a.stateDB); err != nil {
+		return err
+	}
+	if cfg.Auth == AuthNone {
+		a.log.Warn("authentication is disabled (--auth=none): every endpoint is open")
 	}
 	t0 := time.Now()
 	if a.storage, err = openStorage(cfg); err != nil {
@@ -203,6 +225,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		Ready:       a.Ready,
 		StartTime:   a.start,
 		Pushgateway: a.pushed.groups,
+		Auth:        a.users,
 		Logger:      a.log,
 	})
 
@@ -296,7 +319,8 @@ func (a *Appliance) Errors() <-chan error { return a.errc }
 
 // Stop stops accepting connections, lets the requests in flight finish
 // (up to DrainTimeout, or ctx's deadline if sooner), then closes the query
-// engine and the storage, which flushes every sample appended.
+// engine, the storage, which flushes every sample appended, and the state
+// file.
 func (a *Appliance) Stop(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -345,6 +369,11 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("closing the storage: %w", err))
 		}
 		a.log.Info("storage closed", "took", time.Since(t0).Round(time.Millisecond))
+	}
+	if a.stateDB != nil {
+		if err := a.stateDB.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the state file: %w", err))
+		}
 	}
 	if a.metrics != nil {
 		a.metrics.unregister()

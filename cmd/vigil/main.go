@@ -98,6 +98,9 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "Vigil %s listening on %s (data: %s, retention %s)\n",
 		appliance.Build().Version, a.URL(), cfg.DataDir, cfg.Retention)
+	if n := a.AuthNotice(); n != "" {
+		fmt.Fprintln(stdout, n)
+	}
 	for _, n := range a.Notices() {
 		fmt.Fprintln(stdout, n)
 	}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,10 +63,15 @@ type vigilProcess struct {
 
 // startVigil starts the binary with args and waits until it is ready. By
 // default it listens on a free port of 127.0.0.1, keeps its data in a
-// temporary directory and runs with --auth=none; pass --listen, --data-dir
-// or --auth to change that. stop sends SIGTERM and fails the test unless
-// Vigil exits with code 0 within 15s. The process is killed at the end of
-// the test if still running.
+// temporary directory and runs with authentication on, its user admin
+// having the password testAdminPassword (through --admin-password-file):
+// talk to it with adminClient() or adminTransport(...), or create users
+// and tokens with createUserViaAPI and createTokenViaAPI. Pass --listen,
+// --data-dir, --auth=none or --admin-password-file to change that (an empty
+// --admin-password-file= makes a first start generate and print the
+// password). stop sends SIGTERM and fails the test unless Vigil exits with
+// code 0 within 15s. The process is killed at the end of the test if still
+// running.
 func startVigil(t *testing.T, args ...string) (baseURL string, stop func()) {
 	t.Helper()
 	p := startVigilProcess(t, args...)
@@ -92,8 +98,12 @@ func startVigilProcess(t *testing.T, args ...string) *vigilProcess {
 	if !has("listen") {
 		args = append(args, "--listen=127.0.0.1:0")
 	}
-	if !has("auth") {
-		args = append(args, "--auth=none")
+	if !has("admin-password-file") && !slices.Contains(args, "--auth=none") && !slices.Contains(args, "-auth=none") {
+		file := filepath.Join(t.TempDir(), "admin-password")
+		if err := os.WriteFile(file, []byte(testAdminPassword+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--admin-password-file="+file)
 	}
 	p.cmd = exec.Command(vigilBin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
@@ -197,10 +207,17 @@ func (p *vigilProcess) Stop() {
 // check ...) and returns its output and exit code.
 func runVigil(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runVigilWithInput(t, "", args...)
+}
+
+// runVigilWithInput is runVigil with stdin as the standard input.
+func runVigilWithInput(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, vigilBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	var exitErr *exec.ExitError

@@ -74,8 +74,9 @@ func (q *querier) timeRange(start, end int64) vmstorage.TimeRange {
 	return vmstorage.TimeRange{MinTimestamp: start, MaxTimestamp: end}
 }
 
-// Select returns the series matching ms. With hints.Func "series" only
-// labels are looked up, from the index, and no sample is read.
+// Select returns the series matching ms that have blocks in the time
+// range. With hints.Func "series" the caller wants labels only, and no
+// block is decoded.
 func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorage.SelectHints, ms ...*labels.Matcher) promstorage.SeriesSet {
 	tr := q.timeRange(q.mint, q.maxt)
 	if hints != nil {
@@ -86,9 +87,6 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 		return promstorage.ErrSeriesSet(err)
 	}
 	deadline := searchDeadline(ctx)
-	if hints != nil && hints.Func == "series" {
-		return q.selectNames(tfs, tr, sortSeries, deadline)
-	}
 
 	sr := searchPool.Get().(*vmstorage.Search)
 	sr.Init(nil, q.s.vm, []*vmstorage.TagFilters{tfs}, tr, q.s.opts.MaxSeriesPerQuery, deadline)
@@ -109,56 +107,16 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 	if sortSeries {
 		sort.Sort(bySeriesLabels(ss.series))
 	}
+	if hints != nil && hints.Func == "series" {
+		// Labels only: the blocks found tell which series have samples in
+		// the range (the index alone knows only whole days).
+		return ss
+	}
 	if p := newPrefetcher(ss.series, tr); p != nil {
 		ss.prefetch = p
 		q.mu.Lock()
 		q.prefetchers = append(q.prefetchers, p)
 		q.mu.Unlock()
-	}
-	return ss
-}
-
-func (q *querier) selectNames(tfs *vmstorage.TagFilters, tr vmstorage.TimeRange, sortSeries bool, deadline uint64) promstorage.SeriesSet {
-	names, err := q.s.vm.SearchMetricNames(nil, []*vmstorage.TagFilters{tfs}, tr, q.s.opts.MaxSeriesPerQuery, deadline)
-	if err != nil {
-		return promstorage.ErrSeriesSet(q.s.searchError(err))
-	}
-	ss := &seriesSet{tr: tr, series: make([]selectedSeries, 0, len(names))}
-	var mn vmstorage.MetricName
-	var b labels.ScratchBuilder
-	var shadows map[uint64]struct{} // series that have a NaN shadow
-	for _, name := range names {
-		if err := mn.UnmarshalString(name); err != nil {
-			return promstorage.ErrSeriesSet(fmt.Errorf("storage: corrupted series name in the index: %w", err))
-		}
-		if stripNaNLabel(&mn, []byte(name)) {
-			if shadows == nil {
-				shadows = make(map[uint64]struct{})
-			}
-			shadows[metricNameLabels(&b, &mn).Hash()] = struct{}{}
-			continue
-		}
-		ss.series = append(ss.series, selectedSeries{labels: metricNameLabels(&b, &mn)})
-	}
-	if len(shadows) > 0 {
-		// Series with NaN samples only exist as shadows: add those.
-		for i := range ss.series {
-			delete(shadows, ss.series[i].labels.Hash())
-		}
-		for _, name := range names {
-			_ = mn.UnmarshalString(name)
-			if !stripNaNLabel(&mn, []byte(name)) {
-				continue
-			}
-			ls := metricNameLabels(&b, &mn)
-			if _, ok := shadows[ls.Hash()]; ok {
-				delete(shadows, ls.Hash())
-				ss.series = append(ss.series, selectedSeries{labels: ls})
-			}
-		}
-	}
-	if sortSeries {
-		sort.Sort(bySeriesLabels(ss.series))
 	}
 	return ss
 }

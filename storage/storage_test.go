@@ -183,7 +183,8 @@ func TestPlainNaN(t *testing.T) {
 			t.Fatalf("label names show %s: %v", nanLabel, names)
 		}
 	}
-	q := mustQuerier(t, s)
+	q, _ := s.Querier(0, math.MaxInt64)
+	defer q.Close() // before s.Close: an open search pins the store's parts
 	ss := q.Select(context.Background(), true, &promstorage.SelectHints{Func: "series", Start: base - 1, End: base + 3600_000}, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
 	n := 0
 	for ss.Next() {
@@ -197,5 +198,39 @@ func TestPlainNaN(t *testing.T) {
 	}
 	if err := rows.Add(lbls("__name__", "x", nanLabel, "1"), base, 1); err == nil {
 		t.Fatal("the reserved label was accepted")
+	}
+}
+
+// TestSeriesLookupHonoursTimeRange: the index knows series by day, but a
+// series look-up must only return series with samples in its range.
+func TestSeriesLookupHonoursTimeRange(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	defer s.Close()
+	now := time.Now().UnixMilli()
+	var rows Rows
+	_ = rows.Add(lbls("__name__", "m", "when", "now"), now, 1)
+	_ = rows.Add(lbls("__name__", "m", "when", "3h_ago"), now-3*3600_000, 1)
+	if err := s.Append(&rows); err != nil {
+		t.Fatal(err)
+	}
+	s.ForceFlush()
+	count := func(start, end int64) int {
+		q, _ := s.Querier(start, end)
+		defer q.Close()
+		ss := q.Select(context.Background(), false, &promstorage.SelectHints{Start: start, End: end, Func: "series"}, labels.MustNewMatcher(labels.MatchEqual, "__name__", "m"))
+		n := 0
+		for ss.Next() {
+			n++
+		}
+		return n
+	}
+	if n := count(now-2*3600_000, now-3600_000); n != 0 {
+		t.Fatalf("series without samples in the range: %d", n)
+	}
+	if n := count(now-4*3600_000, now); n != 2 {
+		t.Fatalf("want 2 series, got %d", n)
+	}
+	if n := count(now-60_000, now+60_000); n != 1 {
+		t.Fatalf("want 1 series, got %d", n)
 	}
 }

@@ -29,7 +29,7 @@ func TestHelpListsVigilFlagsOnly(t *testing.T) {
 			"--query.max-concurrency=N", "--enable-feature=NAME,...", "promql-experimental-functions",
 			"--web.max-request-bytes=SIZE", "--memory.allowed-bytes=SIZE",
 			"--log.level=LEVEL", "--log.format=FORMAT",
-			"vigil check config FILE", "vigil version",
+			"vigil check config FILE", "vigil user add|passwd|del|list|token", "vigil version",
 		} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("vigil %s does not mention %q", arg, want)

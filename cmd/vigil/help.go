@@ -14,6 +14,9 @@ const usageHeader = `Vigil: metrics, alerts and dashboards in one binary.
 Usage:
   vigil [run] [FLAGS]          start Vigil (the default command)
   vigil check config FILE...   validate Vigil config files
+  vigil user add|passwd|del|list|token ...
+                               manage users and API tokens of a stopped
+                               Vigil (vigil user --help)
   vigil version                print the version
   vigil help                   show this help
 

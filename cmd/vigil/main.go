@@ -6,6 +6,7 @@
 //
 //	vigil [run] [FLAGS]
 //	vigil check config FILE...
+//	vigil user add|passwd|del|list|token ...
 //	vigil version
 //
 // Run vigil --help for the flags. Exit codes: 0 success, 1 runtime
@@ -54,7 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help":
 		printUsage(stdout)
 		return exitOK
-	case "backup", "restore", "user":
+	case "user":
+		return runUser(args, os.Stdin, stdout, stderr)
+	case "backup", "restore":
 		fmt.Fprintf(stderr, "vigil %s: not available yet in this build\n", cmd)
 		return exitUsage
 	default:

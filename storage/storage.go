@@ -148,8 +148,9 @@ func (s *Storage) Append(rows *Rows) error {
 // store has switched to read-only mode. Free disk space to resume.
 var ErrReadOnly = errors.New("storage is read-only because the disk is almost full; free some space to resume ingestion")
 
-// ForceFlush makes every appended sample searchable and durable at once,
-// instead of within the next second or so.
+// ForceFlush makes every appended sample searchable at once, instead of
+// within the next second or so. (Durability comes from the write-ahead
+// log, not from this.)
 func (s *Storage) ForceFlush() {
 	s.vm.DebugFlush()
 }

@@ -138,12 +138,14 @@ func (s *Server) handleRemoteWrite(c echo.Context) error {
 	}
 	rows := rowsPool.Get().(*storage.Rows)
 	defer putRows(rows)
-	if _, err := ingest.DecodeRemoteWrite(body, rows); err != nil {
+	res, err := ingest.DecodeRemoteWrite(body, rows)
+	if err != nil {
 		return ingestError(c, m, err)
 	}
 	if err := s.store(rows, m); err != nil {
 		return ingestError(c, m, err)
 	}
+	s.storeMetadata(res.Metadata)
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -210,6 +210,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 
 	handler := web.New(web.Options{
 		MaxRequestBodyBytes: int64(cfg.Web.MaxRequestBytes),
+		MaxRequestSamples:   cfg.Limits.MaxSamplesPerRequest,
 		QueryTimeout:        cfg.Query.Timeout.Std(),
 		LookbackDelta:       cfg.Query.LookbackDelta.Std(),
 		SlowQueryThreshold:  cfg.Query.SlowLogThreshold.Std(),
@@ -261,6 +262,8 @@ func openStorage(cfg Config) (s *storage.Storage, err error) {
 		Retention:          cfg.Retention.Std(),
 		MemoryAllowedBytes: int64(cfg.Memory.AllowedBytes),
 		MaxSeriesPerQuery:  cfg.Query.MaxSeries,
+		MaxSeries:          cfg.Limits.MaxSeries,
+		MaxSeriesPerMetric: cfg.Limits.MaxSeriesPerMetric,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the storage: %w", err)

@@ -38,6 +38,7 @@ type Config struct {
 
 	Query       QueryConfig       `yaml:"query"`
 	Pushgateway PushgatewayConfig `yaml:"pushgateway"`
+	Limits      LimitsConfig      `yaml:"limits"`
 	Web         WebConfig         `yaml:"web"`
 	Memory      MemoryConfig      `yaml:"memory"`
 
@@ -78,6 +79,31 @@ type PushgatewayConfig struct {
 	// keeps groups until they are deleted, as the Pushgateway does.
 	GroupTTL Duration `yaml:"group_ttl"`
 }
+
+// LimitsConfig bounds ingestion. Zero turns a limit off.
+type LimitsConfig struct {
+	// MaxSamplesPerRequest bounds one remote write or import request;
+	// a larger one is refused whole (400).
+	MaxSamplesPerRequest int `yaml:"max_samples_per_request"`
+	// MaxSeries bounds the distinct series written in the last hour or
+	// two; new series past it are refused, existing ones keep flowing.
+	MaxSeries int `yaml:"max_series"`
+	// MaxSeriesPerMetric does the same per metric name.
+	MaxSeriesPerMetric int `yaml:"max_series_per_metric"`
+}
+
+// The default ingestion limits: generous for one node, finite so that a
+// runaway client (a label holding request IDs) is stopped before it takes
+// the appliance's memory. Prometheus sends 2,000 samples per remote write
+// request by default; VictoriaMetrics needs roughly 1 KiB of memory per
+// active series, so 5 million series are already a large machine; and a
+// metric with more than 200,000 series can hardly be queried as a whole
+// within --query.max-samples.
+const (
+	DefaultMaxSamplesPerRequest = 1_000_000
+	DefaultMaxSeries            = 5_000_000
+	DefaultMaxSeriesPerMetric   = 200_000
+)
 
 // WebConfig bounds the HTTP server.
 type WebConfig struct {
@@ -133,6 +159,11 @@ func DefaultConfig() Config {
 			LookbackDelta:    Duration(5 * time.Minute),
 			SlowLogThreshold: Duration(5 * time.Second),
 			MaxConcurrency:   20,
+		},
+		Limits: LimitsConfig{
+			MaxSamplesPerRequest: DefaultMaxSamplesPerRequest,
+			MaxSeries:            DefaultMaxSeries,
+			MaxSeriesPerMetric:   DefaultMaxSeriesPerMetric,
 		},
 		Web:    WebConfig{MaxRequestBytes: 64 << 20},
 		Memory: MemoryConfig{AllowedBytes: 0},
@@ -203,6 +234,14 @@ func (c *Config) Validate() error {
 	if c.Pushgateway.GroupTTL < 0 {
 		bad("pushgateway.group-ttl", c.Pushgateway.GroupTTL, "must be 0 (keep groups) or greater")
 	}
+	nonNegativeInt := func(flag string, n int) {
+		if n < 0 {
+			bad(flag, n, "must be 0 (no limit) or greater")
+		}
+	}
+	nonNegativeInt("limits.max-samples-per-request", c.Limits.MaxSamplesPerRequest)
+	nonNegativeInt("limits.max-series", c.Limits.MaxSeries)
+	nonNegativeInt("limits.max-series-per-metric", c.Limits.MaxSeriesPerMetric)
 	if c.Web.MaxRequestBytes <= 0 {
 		bad("web.max-request-bytes", c.Web.MaxRequestBytes, "must be greater than 0, e.g. 64MiB")
 	}

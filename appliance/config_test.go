@@ -36,6 +36,7 @@ func TestParseArgsFlagsWinOverFile(t *testing.T) {
 		"--enable-feature=promql-delayed-name-removal",
 		"--enable-feature=promql-per-step-stats,promql-binop-fill-modifiers",
 		"--log.level=warn",
+		"--limits.max-series=200000",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +53,7 @@ func TestParseArgsFlagsWinOverFile(t *testing.T) {
 		{"query.timeout", cfg.Query.Timeout, Duration(30 * time.Second)},
 		{"enable-feature", cfg.EnableFeature, []string{"promql-delayed-name-removal", "promql-per-step-stats", "promql-binop-fill-modifiers"}},
 		{"log.level", cfg.Log.Level, "warn"},
+		{"limits.max-series", cfg.Limits.MaxSeries, 200_000},
 		// Only in the file: the file's value, paths relative to the file.
 		{"listen", cfg.Listen, "127.0.0.1:9700"},
 		{"data-dir", cfg.DataDir, filepath.Join("testdata", "data")},
@@ -63,7 +65,9 @@ func TestParseArgsFlagsWinOverFile(t *testing.T) {
 		{"web.max-request-bytes", cfg.Web.MaxRequestBytes, Bytes(16 << 20)},
 		{"memory.allowed-bytes", cfg.Memory.AllowedBytes, Bytes(2 << 30)},
 		{"log.format", cfg.Log.Format, "json"},
+		{"limits.max-series-per-metric", cfg.Limits.MaxSeriesPerMetric, 0},
 		// In neither: the default.
+		{"limits.max-samples-per-request", cfg.Limits.MaxSamplesPerRequest, DefaultMaxSamplesPerRequest},
 		{"query.max-series", cfg.Query.MaxSeries, 1_000_000},
 		{"query.max-concurrency", cfg.Query.MaxConcurrency, 20},
 		{"demo", cfg.Demo, false},
@@ -86,6 +90,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--query.max-samples=many"}, `"many" is not a whole number`},
 		{[]string{"--web.max-request-bytes=big"}, `"big" is not a size`},
 		{[]string{"--demo=maybe"}, `"maybe" is not true or false`},
+		{[]string{"--limits.max-series=lots"}, `"lots" is not a whole number`},
 		{[]string{"--listen"}, "--listen needs a value"},
 		{[]string{"--config=testdata/does-not-exist.yml"}, "config file testdata/does-not-exist.yml does not exist"},
 		{[]string{"--config=testdata/unknown_key.yml"}, `testdata/unknown_key.yml:5: unknown key "max_sample" in query (did you mean "max_samples"?)`},
@@ -288,6 +293,10 @@ func TestValidate(t *testing.T) {
 		{"slow log off", func(c *Config) { c.Query.SlowLogThreshold = 0 }, ""},
 		{"concurrency", func(c *Config) { c.Query.MaxConcurrency = 0 }, "--query.max-concurrency=0"},
 		{"request bytes", func(c *Config) { c.Web.MaxRequestBytes = 0 }, "--web.max-request-bytes=0"},
+		{"limits off", func(c *Config) { c.Limits = LimitsConfig{} }, ""},
+		{"limits samples per request", func(c *Config) { c.Limits.MaxSamplesPerRequest = -1 }, "--limits.max-samples-per-request=-1: must be 0 (no limit) or greater"},
+		{"limits max series", func(c *Config) { c.Limits.MaxSeries = -5 }, "--limits.max-series=-5: must be 0 (no limit) or greater"},
+		{"limits max series per metric", func(c *Config) { c.Limits.MaxSeriesPerMetric = -1 }, "--limits.max-series-per-metric=-1"},
 		{"memory too small", func(c *Config) { c.Memory.AllowedBytes = 1 << 20 }, "--memory.allowed-bytes=1MiB: is too small"},
 		{"log level", func(c *Config) { c.Log.Level = "trace" }, "--log.level=trace: must be one of debug, info, warn, error"},
 		{"log format", func(c *Config) { c.Log.Format = "text" }, "--log.format=text: must be one of logfmt, json"},

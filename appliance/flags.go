@@ -66,6 +66,11 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 	def("pushgateway.interval", "DURATION", "how often pushed groups are written again so that they stay visible", durationFlag{&c.Pushgateway.Interval})
 	def("pushgateway.group-ttl", "DURATION", "forget a pushed group after this long without a push; 0 keeps it until deleted", durationFlag{&c.Pushgateway.GroupTTL})
 
+	group("Ingestion limits (0 turns a limit off)")
+	def("limits.max-samples-per-request", "N", "most samples in one remote write or import request; a larger request is refused whole", intFlag{&c.Limits.MaxSamplesPerRequest})
+	def("limits.max-series", "N", "most series written in the last hour or two; new series past it are refused, existing ones keep flowing", intFlag{&c.Limits.MaxSeries})
+	def("limits.max-series-per-metric", "N", "most series of one metric name written in the last hour or two, refused as with --limits.max-series", intFlag{&c.Limits.MaxSeriesPerMetric})
+
 	group("Resources")
 	def("web.max-request-bytes", "SIZE", "largest HTTP request body accepted, e.g. 64MiB", bytesFlag{&c.Web.MaxRequestBytes})
 	def("memory.allowed-bytes", "SIZE", "memory for the storage caches, e.g. 2GiB; 0 means a quarter of the machine's memory", bytesFlag{&c.Memory.AllowedBytes})

@@ -9,8 +9,11 @@ import (
 )
 
 // storeMetrics exposes the store's size, series and merges as Vigil's
-// self-metrics (vigil_storage_*). The figures come from one
-// UpdateMetrics call per scrape, cached briefly because each gauge asks.
+// self-metrics (vigil_storage_*), and the cardinality limiter's usage
+// (vigil_series_limit_*, vigil_metric_series_limit_*; the rows it refuses
+// are counted in vigil_rows_rejected_total, see limits.go). The store's
+// figures come from one UpdateMetrics call per scrape, cached briefly
+// because each gauge asks.
 type storeMetrics struct {
 	s   *Storage
 	set *metrics.Set
@@ -55,6 +58,18 @@ func newStoreMetrics(s *Storage) *storeMetrics {
 		n, _ := sm.s.vm.GetSeriesCount(noDeadline())
 		return n
 	})
+	if l := s.limits; l != nil {
+		// As VictoriaMetrics' vm_hourly_series_limit_*: alert on
+		// current / max before the limit refuses series.
+		sm.set.NewGauge(`vigil_series_limit_current_series`, func() float64 { return float64(l.usage().series) })
+		if l.maxSeries > 0 {
+			sm.set.NewGauge(`vigil_series_limit_max_series`, func() float64 { return float64(l.maxSeries) })
+		}
+		if l.maxPerMetric > 0 {
+			sm.set.NewGauge(`vigil_metric_series_limit_current_series`, func() float64 { return float64(l.usage().topMetric) })
+			sm.set.NewGauge(`vigil_metric_series_limit_max_series`, func() float64 { return float64(l.maxPerMetric) })
+		}
+	}
 	metrics.RegisterSet(sm.set)
 	return sm
 }

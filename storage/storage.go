@@ -37,6 +37,20 @@ type Options struct {
 	// write half-way; it switches back on by itself. Zero means 64 MiB.
 	MinFreeDiskBytes int64
 
+	// MaxSeries bounds the distinct series written within the cardinality
+	// limiter's rolling window (one to two SeriesLimitWindow): Append
+	// refuses the rows of new series past it, while series already
+	// written keep being stored. Zero means no limit. See limits.go.
+	MaxSeries int
+
+	// MaxSeriesPerMetric bounds the distinct series of one metric name
+	// within the same window, in the same way. Zero means no limit.
+	MaxSeriesPerMetric int
+
+	// SeriesLimitWindow is the length of one generation of the
+	// cardinality limiter. Zero means DefaultSeriesLimitWindow (1 h).
+	SeriesLimitWindow time.Duration
+
 	// NoWAL turns the write-ahead log off: a killed process then loses the
 	// rows of its last seconds. For benchmarks and throw-away stores.
 	NoWAL bool
@@ -58,7 +72,8 @@ type Storage struct {
 	opts Options
 	vm   *vmstorage.Storage
 
-	wal       *wal // nil with Options.NoWAL
+	wal       *wal           // nil with Options.NoWAL
+	limits    *seriesLimiter // nil without cardinality limits
 	metrics   *storeMetrics
 	closeOnce sync.Once
 }
@@ -89,6 +104,7 @@ func Open(dir string, opts Options) (*Storage, error) {
 	}
 	vm := vmstorage.MustOpenStorage(path, vmstorage.OpenOptions{Retention: opts.Retention})
 	s := &Storage{path: path, opts: opts, vm: vm}
+	s.limits = newSeriesLimiter(opts.MaxSeries, opts.MaxSeriesPerMetric, opts.SeriesLimitWindow)
 	if !opts.NoWAL {
 		w, err := openWAL(filepath.Join(dir, "wal"), vm, opts.WALSyncInterval, opts.Logger.With("component", "wal"))
 		if err != nil {
@@ -124,9 +140,17 @@ func (s *Storage) Path() string { return s.path }
 func (s *Storage) Retention() time.Duration { return s.opts.Retention }
 
 // Append stores rows. Once it returns nil the rows survive a crash of the
-// process: they are in the write-ahead log. Samples older than the retention are dropped by the
-// store. Plain NaN values are dropped too (a limitation of the underlying
-// store); Prometheus' staleness markers are kept.
+// process: they are in the write-ahead log. Samples older than the
+// retention are dropped by the store. Plain NaN values are dropped too (a
+// limitation of the underlying store); Prometheus' staleness markers are
+// kept.
+//
+// The cardinality limits (Options.MaxSeries, MaxSeriesPerMetric) are
+// checked first. When they refuse the rows of some new series, Append
+// stores every other row — as durably as above — and returns a
+// *LimitError that counts and names what was refused; the caller must not
+// append the batch again. ErrReadOnly, ErrDiskFull and other errors mean
+// that nothing of the batch was stored. Append does not change rows.
 func (s *Storage) Append(rows *Rows) error {
 	if len(rows.mrs) == 0 {
 		return nil
@@ -134,14 +158,41 @@ func (s *Storage) Append(rows *Rows) error {
 	if s.vm.IsReadOnly() {
 		return ErrReadOnly
 	}
+	mrs := rows.mrs
+	var limitErr *LimitError
+	if s.limits != nil {
+		sp := admittedPool.Get().(*[]vmstorage.MetricRow)
+		defer putAdmitted(sp)
+		mrs, limitErr = s.limits.filter(mrs, *sp)
+		if limitErr != nil {
+			*sp = mrs
+		}
+		if len(mrs) == 0 {
+			return limitErr
+		}
+	}
 	if s.wal != nil {
-		if err := s.wal.appendRows(rows.mrs); err != nil {
+		if err := s.wal.appendRows(mrs); err != nil {
 			return err
 		}
 	}
 	// 64 precision bits keep every float64 exactly.
-	s.vm.AddRows(rows.mrs, 64)
+	s.vm.AddRows(mrs, 64)
+	if limitErr != nil {
+		return limitErr
+	}
 	return nil
+}
+
+// admittedPool holds the buffers that Append copies the admitted rows of
+// a batch into when the limits refused some. The rows point into the
+// caller's Rows, so a buffer is cleared before it goes back.
+var admittedPool = sync.Pool{New: func() any { return new([]vmstorage.MetricRow) }}
+
+func putAdmitted(sp *[]vmstorage.MetricRow) {
+	clear(*sp)
+	*sp = (*sp)[:0]
+	admittedPool.Put(sp)
 }
 
 // ErrReadOnly is returned by Append when the disk is nearly full and the

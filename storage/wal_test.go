@@ -160,15 +160,24 @@ func TestWALRotatesAndRemovesFlushedSegments(t *testing.T) {
 }
 
 // BenchmarkAppend measures ingestion into the store with and without the
-// write-ahead log, in remote-write-sized batches of 500 series × 20 samples.
+// write-ahead log and the cardinality limits (at Vigil's default limits),
+// in remote-write-sized batches of 500 series × 20 samples.
 func BenchmarkAppend(b *testing.B) {
-	for _, noWAL := range []bool{true, false} {
-		name := "wal"
-		if noWAL {
-			name = "nowal"
-		}
-		b.Run(name, func(b *testing.B) {
-			s, err := Open(b.TempDir(), Options{Retention: 100 * 365 * 24 * time.Hour, NoWAL: noWAL})
+	for _, bc := range []struct {
+		name   string
+		noWAL  bool
+		limits bool
+	}{
+		{"nowal", true, false},
+		{"wal", false, false},
+		{"wal+limits", false, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			opts := Options{Retention: 100 * 365 * 24 * time.Hour, NoWAL: bc.noWAL}
+			if bc.limits {
+				opts.MaxSeries, opts.MaxSeriesPerMetric = 5_000_000, 200_000
+			}
+			s, err := Open(b.TempDir(), opts)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -21,6 +21,19 @@ import (
 // and the import API with 204 and plain-text errors, the Pushgateway API
 // with 200/202. Bad input is 400 and nothing of the request is stored; a
 // full disk is 507, which remote-write clients retry.
+//
+// Limits (see storage/limits.go for the cardinality limiter):
+//   - A remote write or import request with more samples than
+//     Options.MaxRequestSamples is 400 and nothing of it is stored.
+//   - Series refused by the cardinality limits: the rest of the request is
+//     stored and the answer is 400 naming the refused series and the limit.
+//     This is what Grafana Mimir answers for its per-tenant and per-metric
+//     series limits; Prometheus drops a batch answered with 4xx instead of
+//     retrying it, which is right for series that would be refused again,
+//     and logs the message. (VictoriaMetrics' -storage.maxHourlySeries
+//     answers 204 and only logs: the client would never know.) The
+//     Pushgateway API answers the same 400 when the pushed values hit a
+//     limit; the group is kept and written again on every interval.
 
 func (s *Server) registerIngest(e *echo.Echo) {
 	e.POST("/api/v1/write", s.handleRemoteWrite)
@@ -64,23 +77,32 @@ func readBody(r *http.Request, dst []byte) ([]byte, error) {
 	}
 }
 
-// ingestMetrics counts samples and requests per protocol.
+// ingestMetrics counts samples and requests per protocol. The rows the
+// cardinality limits refuse are counted by storage, in
+// vigil_rows_rejected_total{reason="series_limit|metric_series_limit"}.
 type ingestMetrics struct {
-	rows      *metrics.Counter
-	requests  *metrics.Counter
-	rejected  *metrics.Counter // requests refused for bad input
-	failed    *metrics.Counter // requests refused for the server's reasons
-	rowsStore *metrics.Counter // rows refused because the store could not take them
+	rows        *metrics.Counter
+	requests    *metrics.Counter
+	rejected    *metrics.Counter // requests refused for bad input
+	limited     *metrics.Counter // requests refused, wholly or partly, by a limit
+	failed      *metrics.Counter // requests refused for the server's reasons
+	rowsStore   *metrics.Counter // rows refused because the store could not take them
+	rowsSamples *metrics.Counter // rows refused by MaxRequestSamples
 }
 
 func newIngestMetrics(protocol string) *ingestMetrics {
 	l := `{protocol="` + protocol + `"}`
+	reason := func(name, reason string) *metrics.Counter {
+		return metrics.GetOrCreateCounter(name + `{protocol="` + protocol + `",reason="` + reason + `"}`)
+	}
 	return &ingestMetrics{
-		rows:      metrics.GetOrCreateCounter(`vigil_rows_ingested_total` + l),
-		requests:  metrics.GetOrCreateCounter(`vigil_ingest_requests_total` + l),
-		rejected:  metrics.GetOrCreateCounter(`vigil_ingest_requests_rejected_total{protocol="` + protocol + `",reason="bad_input"}`),
-		failed:    metrics.GetOrCreateCounter(`vigil_ingest_requests_rejected_total{protocol="` + protocol + `",reason="server"}`),
-		rowsStore: metrics.GetOrCreateCounter(`vigil_rows_rejected_total` + l),
+		rows:        metrics.GetOrCreateCounter(`vigil_rows_ingested_total` + l),
+		requests:    metrics.GetOrCreateCounter(`vigil_ingest_requests_total` + l),
+		rejected:    reason(`vigil_ingest_requests_rejected_total`, "bad_input"),
+		limited:     reason(`vigil_ingest_requests_rejected_total`, "limits"),
+		failed:      reason(`vigil_ingest_requests_rejected_total`, "server"),
+		rowsStore:   reason(`vigil_rows_rejected_total`, "storage_error"),
+		rowsSamples: reason(`vigil_rows_rejected_total`, "samples_per_request"),
 	}
 }
 
@@ -94,9 +116,13 @@ var (
 // counts it.
 func ingestError(c echo.Context, m *ingestMetrics, err error) error {
 	code := http.StatusInternalServerError
+	var limitErr *storage.LimitError
 	switch {
 	case errors.Is(err, ingest.ErrBadInput):
 		code = http.StatusBadRequest
+	case errors.Is(err, errTooManySamples), errors.As(err, &limitErr):
+		m.limited.Inc()
+		return c.String(http.StatusBadRequest, err.Error()+"\n")
 	case isBodyTooLarge(err):
 		var mbe *http.MaxBytesError
 		errors.As(err, &mbe)
@@ -113,15 +139,36 @@ func ingestError(c echo.Context, m *ingestMetrics, err error) error {
 	return c.String(code, err.Error()+"\n")
 }
 
-// store appends rows and counts them.
+// store appends rows and counts them. A *storage.LimitError means that
+// the rows it does not name were stored.
 func (s *Server) store(rows *storage.Rows, m *ingestMetrics) error {
 	n := rows.Len()
 	if err := s.deps.Storage.Append(rows); err != nil {
-		m.rowsStore.Add(n)
+		var limitErr *storage.LimitError
+		if errors.As(err, &limitErr) {
+			m.rows.Add(limitErr.Stored)
+		} else {
+			m.rowsStore.Add(n)
+		}
 		return err
 	}
 	m.rows.Add(n)
 	return nil
+}
+
+// errTooManySamples matches the error of checkSamples.
+var errTooManySamples = errors.New("too many samples in one request")
+
+// checkSamples refuses a request whose rows exceed MaxRequestSamples;
+// advice says how the client sends smaller ones.
+func (s *Server) checkSamples(rows *storage.Rows, m *ingestMetrics, advice string) error {
+	limit := s.opts.MaxRequestSamples
+	if limit <= 0 || rows.Len() <= limit {
+		return nil
+	}
+	m.rowsSamples.Add(rows.Len())
+	return fmt.Errorf("%w: the request holds %d samples and the limit is %d (--limits.max-samples-per-request); nothing of it was stored. %s",
+		errTooManySamples, rows.Len(), limit, advice)
 }
 
 // handleRemoteWrite serves Prometheus remote write 1.0: a snappy-compressed
@@ -142,7 +189,15 @@ func (s *Server) handleRemoteWrite(c echo.Context) error {
 	if err != nil {
 		return ingestError(c, m, err)
 	}
+	if err := s.checkSamples(rows, m, "Send smaller batches: lower queue_config.max_samples_per_send in the remote_write section of prometheus.yml (default 2000)."); err != nil {
+		return ingestError(c, m, err)
+	}
 	if err := s.store(rows, m); err != nil {
+		// The rows a limit let through are stored: keep their metadata.
+		var limitErr *storage.LimitError
+		if errors.As(err, &limitErr) {
+			s.storeMetadata(res.Metadata)
+		}
 		return ingestError(c, m, err)
 	}
 	s.storeMetadata(res.Metadata)
@@ -184,7 +239,15 @@ func (s *Server) handleImportPrometheus(c echo.Context) error {
 	if err != nil {
 		return ingestError(c, m, err)
 	}
+	if err := s.checkSamples(rows, m, "Split the input into several requests."); err != nil {
+		return ingestError(c, m, err)
+	}
 	if err := s.store(rows, m); err != nil {
+		// The rows a limit let through are stored: keep their metadata.
+		var limitErr *storage.LimitError
+		if errors.As(err, &limitErr) {
+			s.storeMetadata(res.Metadata)
+		}
 		return ingestError(c, m, err)
 	}
 	s.storeMetadata(res.Metadata)
@@ -237,7 +300,10 @@ func (s *Server) handlePush(c echo.Context) error {
 	switch r.Method {
 	case http.MethodDelete:
 		groups.Delete(groupLabels)
-		if err := s.emitPushed(now); err != nil {
+		var limitErr *storage.LimitError
+		if err := s.emitPushed(now); err != nil && !errors.As(err, &limitErr) {
+			// A limit refusing other groups' series is no failure of
+			// the delete.
 			return ingestError(c, m, err)
 		}
 		return c.NoContent(http.StatusAccepted)
@@ -258,6 +324,11 @@ func (s *Server) handlePush(c echo.Context) error {
 			return ingestError(c, m, err)
 		}
 		if err := s.emitPushed(now); err != nil {
+			var limitErr *storage.LimitError
+			if errors.As(err, &limitErr) {
+				s.storeMetadata(res.Metadata)
+				err = fmt.Errorf("%w. The pushed group was kept and is written again every --pushgateway.interval; its refused series stay refused while the limit holds", err)
+			}
 			return ingestError(c, m, err)
 		}
 		s.storeMetadata(res.Metadata)

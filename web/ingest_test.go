@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,6 +211,170 @@ func TestIngestBodyLimit(t *testing.T) {
 	}
 	if got := instant(t, srv, st, `big_metric`, time.Now()); len(got) != 0 {
 		t.Fatalf("stored %v", got)
+	}
+}
+
+// limitedServer serves the real handlers over a store with cardinality
+// limits.
+func limitedServer(t *testing.T, opts Options, sopts storage.Options) (*httptest.Server, *storage.Storage) {
+	t.Helper()
+	sopts.Retention = 100 * 365 * 24 * time.Hour
+	st, err := storage.Open(t.TempDir(), sopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	s := newTestServer(t, st, opts, Deps{Pushgateway: ingest.NewGroups(ingest.GroupsOptions{})})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv, st
+}
+
+func rwSeries(name, id string, ts int64, values ...float64) prompb.TimeSeries {
+	s := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: name}, {Name: "id", Value: id}}}
+	for i, v := range values {
+		s.Samples = append(s.Samples, prompb.Sample{Value: v, Timestamp: ts + int64(i)*1000})
+	}
+	return s
+}
+
+func TestIngestSamplesPerRequestLimit(t *testing.T) {
+	srv, st := limitedServer(t, Options{MaxRequestSamples: 5}, storage.Options{})
+	now := time.Now().Truncate(time.Second)
+	ts := now.Add(-time.Minute).UnixMilli()
+	tests := []struct {
+		name, path, contentType string
+		body                    []byte
+		header                  []string
+		want                    []string
+	}{
+		{"remote write", "/api/v1/write", "application/x-protobuf",
+			remoteWriteBody(t, rwSeries("spr_rw", "1", ts, 1, 2, 3), rwSeries("spr_rw", "2", ts, 1, 2, 3)),
+			[]string{"Content-Encoding", "snappy"},
+			[]string{"6 samples", "limit is 5", "--limits.max-samples-per-request", "nothing of it was stored", "max_samples_per_send"}},
+		{"import", "/api/v1/import/prometheus", "text/plain",
+			[]byte("spr_imp{id=\"1\"} 1\nspr_imp{id=\"2\"} 1\nspr_imp{id=\"3\"} 1\nspr_imp{id=\"4\"} 1\nspr_imp{id=\"5\"} 1\nspr_imp{id=\"6\"} 1\n"),
+			nil,
+			[]string{"6 samples", "limit is 5", "nothing of it was stored", "Split the input"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, msg := send(t, http.MethodPost, srv.URL+tc.path, tc.contentType, tc.body, tc.header...)
+			if code != http.StatusBadRequest {
+				t.Fatalf("%d %q, want 400", code, msg)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q does not say %q", msg, w)
+				}
+			}
+		})
+	}
+	if got := instant(t, srv, st, `{__name__=~"spr_.*"}`, now); len(got) != 0 {
+		t.Fatalf("a request over the limit stored %v", got)
+	}
+	// At the limit: accepted.
+	body := remoteWriteBody(t, rwSeries("spr_rw", "1", ts, 1, 2, 3), rwSeries("spr_rw", "2", ts, 1, 2))
+	if code, msg := send(t, http.MethodPost, srv.URL+"/api/v1/write", "application/x-protobuf", body, "Content-Encoding", "snappy"); code != http.StatusNoContent {
+		t.Fatalf("5 samples: %d %s", code, msg)
+	}
+	if got := instant(t, srv, st, `count(spr_rw)`, now); len(got) != 1 || !strings.HasSuffix(got[0], " 2") {
+		t.Fatalf("got %v", got)
+	}
+	if _, body := send(t, http.MethodGet, srv.URL+"/metrics", "", nil); !strings.Contains(body, `vigil_rows_rejected_total{protocol="remote_write",reason="samples_per_request"}`) ||
+		!strings.Contains(body, `vigil_ingest_requests_rejected_total{protocol="prometheus_text",reason="limits"}`) {
+		t.Errorf("/metrics lacks the samples_per_request counters")
+	}
+}
+
+// TestIngestCardinalityLimits: series past a limit are refused with 400
+// naming them and the limit; the rest of the request is stored and
+// queryable, and series already written keep flowing.
+func TestIngestCardinalityLimits(t *testing.T) {
+	srv, st := limitedServer(t, Options{}, storage.Options{MaxSeries: 4, MaxSeriesPerMetric: 2})
+	now := time.Now().Truncate(time.Second)
+	ts := now.Add(-time.Minute).UnixMilli()
+	rw := func(series ...prompb.TimeSeries) (int, string) {
+		return send(t, http.MethodPost, srv.URL+"/api/v1/write", "application/x-protobuf", remoteWriteBody(t, series...), "Content-Encoding", "snappy")
+	}
+	imp := func(text string) (int, string) {
+		return send(t, http.MethodPost, srv.URL+"/api/v1/import/prometheus", "text/plain", []byte(text))
+	}
+	steps := []struct {
+		name  string
+		do    func() (int, string)
+		code  int
+		want  []string
+		query string
+		// What the query returns, sorted.
+		stored []string
+	}{
+		{"remote write past the per-metric limit", func() (int, string) {
+			return rw(rwSeries("lim_rw", "1", ts, 1), rwSeries("lim_rw", "2", ts, 2), rwSeries("lim_rw", "3", ts, 3))
+		}, http.StatusBadRequest,
+			[]string{"1 of 3 samples", "the other 2 were stored", `lim_rw{id="3"}: metric_series_limit`, "--limits.max-series-per-metric"},
+			"lim_rw", []string{"__name__=lim_rw,id=1 1", "__name__=lim_rw,id=2 2"}},
+		{"import past the total limit", func() (int, string) {
+			return imp("# HELP lim_imp Imported.\n# TYPE lim_imp gauge\nlim_imp{id=\"1\"} 10\nlim_imp{id=\"2\"} 20\nlim_other 30\n")
+		}, http.StatusBadRequest,
+			[]string{"1 of 3 samples", `lim_other: series_limit: the limit of 4 series written in the last 1h to 2h (--limits.max-series) is reached`, "--limits.max-series"},
+			`{__name__=~"lim_imp|lim_other"}`, []string{"__name__=lim_imp,id=1 10", "__name__=lim_imp,id=2 20"}},
+		{"existing series keep flowing", func() (int, string) {
+			return rw(rwSeries("lim_rw", "2", ts+1000, 22), rwSeries("lim_rw", "1", ts+1000, 11))
+		}, http.StatusNoContent, nil,
+			"lim_rw", []string{"__name__=lim_rw,id=1 11", "__name__=lim_rw,id=2 22"}},
+		{"import of existing series", func() (int, string) {
+			return imp("lim_imp{id=\"2\"} 21 " + itoa(time.Now().Add(500*time.Millisecond).UnixMilli()) + "\n")
+		}, http.StatusNoContent, nil,
+			`lim_imp{id="2"}`, []string{"__name__=lim_imp,id=2 21"}},
+	}
+	for _, step := range steps {
+		code, msg := step.do()
+		if code != step.code {
+			t.Fatalf("%s: %d %q, want %d", step.name, code, msg, step.code)
+		}
+		for _, w := range step.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: message %q does not say %q", step.name, msg, w)
+			}
+		}
+		got := instant(t, srv, st, step.query, time.Now().Add(time.Second))
+		slices.Sort(got)
+		if strings.Join(got, "|") != strings.Join(step.stored, "|") {
+			t.Errorf("%s: %s = %v, want %v", step.name, step.query, got, step.stored)
+		}
+	}
+	// The metadata of an import a limit cut short is kept.
+	if _, body := send(t, http.MethodGet, srv.URL+"/api/v1/metadata?metric=lim_imp", "", nil); !strings.Contains(body, "Imported.") {
+		t.Errorf("metadata: %s", body)
+	}
+	_, body := send(t, http.MethodGet, srv.URL+"/metrics", "", nil)
+	for _, want := range []string{
+		`vigil_rows_rejected_total{reason="series_limit"}`,
+		`vigil_rows_rejected_total{reason="metric_series_limit"}`,
+		"vigil_series_limit_current_series 4",
+		"vigil_series_limit_max_series 4",
+		"vigil_metric_series_limit_current_series 2",
+		"vigil_metric_series_limit_max_series 2",
+		`vigil_ingest_requests_rejected_total{protocol="remote_write",reason="limits"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestPushgatewayCardinalityLimit(t *testing.T) {
+	srv, st := limitedServer(t, Options{}, storage.Options{MaxSeriesPerMetric: 1})
+	code, msg := send(t, http.MethodPut, srv.URL+"/metrics/job/j", "text/plain", []byte("pushed{a=\"1\"} 1\npushed{a=\"2\"} 2\n"))
+	if code != http.StatusBadRequest || !strings.Contains(msg, `pushed{a="2", job="j"}: metric_series_limit`) || !strings.Contains(msg, "group was kept") {
+		t.Fatalf("PUT: %d %q", code, msg)
+	}
+	if got := instant(t, srv, st, "pushed", time.Now().Add(time.Second)); len(got) != 1 {
+		t.Fatalf("stored %v, want the first series", got)
+	}
+	if code, msg := send(t, http.MethodDelete, srv.URL+"/metrics/job/j", "", nil); code != http.StatusAccepted {
+		t.Fatalf("DELETE: %d %q", code, msg)
 	}
 }
 

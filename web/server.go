@@ -23,6 +23,11 @@ type Options struct {
 	// MaxRequestBodyBytes bounds every request body; larger bodies get 413.
 	MaxRequestBodyBytes int64
 
+	// MaxRequestSamples bounds the samples of one remote write or
+	// import request; a larger request gets 400 and nothing of it is
+	// stored. Zero means no limit.
+	MaxRequestSamples int
+
 	// QueryTimeout is the default and the maximum of a query's `timeout`.
 	QueryTimeout time.Duration
 

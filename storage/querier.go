@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -230,8 +231,6 @@ type seriesSet struct {
 // hash of their labels.
 func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search) error {
 	var (
-		mn      vmstorage.MetricName
-		b       labels.ScratchBuilder
 		prev    []byte
 		allRefs []vmstorage.BlockRef
 		starts  []int
@@ -253,33 +252,75 @@ func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search) error {
 		return err
 	}
 	starts = append(starts, len(allRefs))
+
+	parsed, err := parseSeriesNames(names)
+	if err != nil {
+		return err
+	}
 	ss.series = make([]selectedSeries, 0, len(names))
 	byHash := make(map[uint64]int, len(names))
-	for i, name := range names {
+	for i, p := range parsed {
 		refs := allRefs[starts[i]:starts[i+1]:starts[i+1]]
-		if err := mn.Unmarshal(name); err != nil {
-			return fmt.Errorf("storage: corrupted series name: %w", err)
-		}
-		nan := stripNaNLabel(&mn, name)
-		ls := metricNameLabels(&b, &mn)
-		h := ls.Hash()
-		if j, ok := byHash[h]; ok && labels.Equal(ss.series[j].labels, ls) {
+		if j, ok := byHash[p.hash]; ok && labels.Equal(ss.series[j].labels, p.labels) {
 			dst := &ss.series[j]
-			if nan {
+			if p.nan {
 				dst.nanBlocks = append(slices.Clip(dst.nanBlocks), refs...)
 			} else {
 				dst.blocks = append(slices.Clip(dst.blocks), refs...)
 			}
 			continue
 		}
-		byHash[h] = len(ss.series)
-		if nan {
-			ss.series = append(ss.series, selectedSeries{labels: ls, nanBlocks: refs})
+		byHash[p.hash] = len(ss.series)
+		if p.nan {
+			ss.series = append(ss.series, selectedSeries{labels: p.labels, nanBlocks: refs})
 		} else {
-			ss.series = append(ss.series, selectedSeries{labels: ls, blocks: refs})
+			ss.series = append(ss.series, selectedSeries{labels: p.labels, blocks: refs})
 		}
 	}
 	return nil
+}
+
+// parsedName is a series name turned into Prometheus labels.
+type parsedName struct {
+	labels labels.Labels
+	hash   uint64
+	nan    bool // the name was a NaN shadow's
+}
+
+// parallelParseMin is the number of series from which parsing their names
+// is split between two goroutines: building labels is most of a large
+// selector's cost on the engine's goroutine, and below this the goroutine
+// costs more than it saves.
+const parallelParseMin = 4096
+
+// parseSeriesNames builds the labels of every name, on two cores when
+// there are many.
+func parseSeriesNames(names [][]byte) ([]parsedName, error) {
+	out := make([]parsedName, len(names))
+	parse := func(lo, hi int) error {
+		var mn vmstorage.MetricName
+		var b labels.ScratchBuilder
+		for i := lo; i < hi; i++ {
+			if err := mn.Unmarshal(names[i]); err != nil {
+				return fmt.Errorf("storage: corrupted series name: %w", err)
+			}
+			p := &out[i]
+			p.nan = stripNaNLabel(&mn, names[i])
+			p.labels = metricNameLabels(&b, &mn)
+			p.hash = p.labels.Hash()
+		}
+		return nil
+	}
+	if len(names) < parallelParseMin || runtime.GOMAXPROCS(0) < 2 {
+		return out, parse(0, len(names))
+	}
+	mid := len(names) / 2
+	var wg sync.WaitGroup
+	var errHigh error
+	wg.Go(func() { errHigh = parse(mid, len(names)) })
+	errLow := parse(0, mid)
+	wg.Wait()
+	return out, errors.Join(errLow, errHigh)
 }
 
 var nanLabelBytes = []byte(nanLabel)

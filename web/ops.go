@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +67,23 @@ func (s *Server) registerOps(e *echo.Echo) {
 	}
 	e.GET("/internal/force_flush", forceFlush)
 	e.POST("/internal/force_flush", forceFlush)
+
+	// Go's profiles, as Prometheus serves them, for the admin who has to
+	// find out where the time or the memory goes.
+	e.GET("/debug/pprof/*", echo.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
+		case "cmdline":
+			pprof.Cmdline(w, r)
+		case "profile":
+			pprof.Profile(w, r)
+		case "symbol":
+			pprof.Symbol(w, r)
+		case "trace":
+			pprof.Trace(w, r)
+		default:
+			pprof.Index(w, r)
+		}
+	})))
 }
 
 func (s *Server) isReady() bool { return s.deps.Ready == nil || s.deps.Ready() }

@@ -206,6 +206,13 @@ func (s *Storage) ForceFlush() {
 	s.vm.DebugFlush()
 }
 
+// ForceMerge merges the store's parts into as few as possible, which
+// shrinks the data on disk at once instead of over the next hours. It takes
+// a while and much I/O; tools and benchmarks call it, Vigil itself does not.
+func (s *Storage) ForceMerge() error {
+	return s.vm.ForceMergePartitions("")
+}
+
 // Snapshot creates a consistent, hard-linked snapshot of the store and
 // returns its name and directory.
 func (s *Storage) Snapshot() (name, dir string, err error) {

@@ -33,6 +33,7 @@ var routeAccess = map[string]auth.Role{
 	"/-/reload":             auth.RoleAdmin,
 	"/metrics":              auth.RoleViewer, // self-monitoring
 	"/internal/force_flush": auth.RoleAdmin,
+	"/internal/force_merge": auth.RoleAdmin,
 	"/debug/pprof/*":        auth.RoleAdmin,
 
 	// Browser sessions.

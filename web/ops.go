@@ -67,6 +67,16 @@ func (s *Server) registerOps(e *echo.Echo) {
 	}
 	e.GET("/internal/force_flush", forceFlush)
 	e.POST("/internal/force_flush", forceFlush)
+	forceMerge := func(c echo.Context) error {
+		if s.deps.Storage != nil {
+			if err := s.deps.Storage.ForceMerge(); err != nil {
+				return c.String(http.StatusInternalServerError, err.Error()+"\n")
+			}
+		}
+		return c.NoContent(http.StatusOK)
+	}
+	e.GET("/internal/force_merge", forceMerge)
+	e.POST("/internal/force_merge", forceMerge)
 
 	// Go's profiles, as Prometheus serves them, for the admin who has to
 	// find out where the time or the memory goes.

@@ -3,12 +3,17 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/vigil-monitoring/vigil/appliance"
+	"github.com/vigil-monitoring/vigil/rules"
 )
 
 const checkUsage = `Usage:
   vigil check config FILE...   validate Vigil config files (the --config format)
+  vigil check rules FILE...    validate Prometheus rule files, as promtool check rules does
 
 Exit codes: 0 every file is valid, 1 a file is not, 2 usage error.
 `
@@ -26,7 +31,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	switch what := args[0]; what {
 	case "config":
 		return checkConfig(args[1:], stdout, stderr)
-	case "rules", "alertmanager":
+	case "rules":
+		return checkRules(args[1:], stdout, stderr)
+	case "alertmanager":
 		fmt.Fprintf(stderr, "vigil check %s: not available yet in this build; only 'vigil check config' is\n", what)
 		return exitUsage
 	default:
@@ -64,6 +71,43 @@ func checkConfig(files []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  WARNING: %s\n", w)
 		}
 		fmt.Fprintf(stdout, "  SUCCESS: %s is valid\n", file)
+	}
+	return code
+}
+
+// checkRules validates each Prometheus rule file as Vigil would load it
+// (rulefmt, unknown fields refused), printing promtool's lines:
+// "SUCCESS: N rules found" or "FAILED:" and one file:line:column error a
+// line.
+func checkRules(files []string, stdout, stderr io.Writer) int {
+	if len(files) == 0 {
+		fmt.Fprintf(stderr, "vigil check rules: name the rule file(s) to check, e.g. vigil check rules alerts.yml\n")
+		return exitUsage
+	}
+	p := parser.NewParser(parser.Options{})
+	code := exitOK
+	for _, file := range files {
+		if isHelp(file) {
+			fmt.Fprint(stdout, checkUsage)
+			return exitOK
+		}
+		fmt.Fprintf(stdout, "Checking %s\n", file)
+		data, err := os.ReadFile(file)
+		var groups []rules.GroupConfig
+		if err == nil {
+			groups, err = rules.Parse(file, data, p)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "  FAILED:")
+			printLines(stderr, "    ", err)
+			code = exitFailure
+			continue
+		}
+		n := 0
+		for _, g := range groups {
+			n += len(g.Rules)
+		}
+		fmt.Fprintf(stdout, "  SUCCESS: %d rules found\n", n)
 	}
 	return code
 }

@@ -156,7 +156,6 @@ func TestUsageErrors(t *testing.T) {
 		{"missing config", []string{"--config=" + filepath.Join(dir, "nope.yml")}, "does not exist"},
 		{"stray argument", []string{"run", "extra"}, `unexpected argument "extra"`},
 		{"unknown command", []string{"serve"}, `unknown command "serve"`},
-		{"check rules", []string{"check", "rules", "rules.yml"}, "vigil check rules: not available yet in this build"},
 		{"check alertmanager", []string{"check", "alertmanager", "am.yml"}, "vigil check alertmanager: not available yet in this build"},
 		{"check config without files", []string{"check", "config"}, "name the file(s) to check"},
 	}

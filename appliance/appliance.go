@@ -5,6 +5,7 @@ package appliance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,6 +173,16 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	}()
 	cfg := a.cfg
 
+	// The certificate first: a wrong file should not wait for the storage.
+	var tlsConfig *tls.Config
+	if cfg.Web.TLSCertFile != "" {
+		certs, err := newCertReloader(cfg.Web.TLSCertFile, cfg.Web.TLSKeyFile, a.log.With("component", "tls"))
+		if err != nil {
+			return err
+		}
+		tlsConfig = newTLSConfig(certs)
+	}
+
 	if a.unlock, err = prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
@@ -207,6 +219,9 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.url = browseURL(cfg.Listen, a.listener.Addr())
+	if tlsConfig != nil {
+		a.url = "https://" + strings.TrimPrefix(a.url, "http://")
+	}
 
 	handler := web.New(web.Options{
 		MaxRequestBodyBytes: int64(cfg.Web.MaxRequestBytes),
@@ -214,7 +229,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		QueryTimeout:        cfg.Query.Timeout.Std(),
 		LookbackDelta:       cfg.Query.LookbackDelta.Std(),
 		SlowQueryThreshold:  cfg.Query.SlowLogThreshold.Std(),
-		ExternalURL:         a.url,
+		ExternalURL:         externalURL(cfg, a.url),
 	}, web.Deps{
 		Storage:     a.storage,
 		Engine:      a.engine,
@@ -235,13 +250,20 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	a.server = &http.Server{
 		Handler:           a.track(handler),
 		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         tlsConfig,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelDebug),
 	}
 	srv, ln := a.server, a.listener
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "") // HTTP/2 and HTTP/1.1
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.errc <- fmt.Errorf("the HTTP server stopped: %w", err)
 		}
 	}()

@@ -105,9 +105,19 @@ const (
 	DefaultMaxSeriesPerMetric   = 200_000
 )
 
-// WebConfig bounds the HTTP server.
+// WebConfig configures the HTTP server.
 type WebConfig struct {
 	MaxRequestBytes Bytes `yaml:"max_request_bytes"`
+
+	// TLSCertFile and TLSKeyFile, both set, make Vigil serve HTTPS (and
+	// HTTP/2) with that PEM certificate and key; it takes them again when
+	// the files change.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+
+	// ExternalURL is where users reach Vigil (behind a proxy, under a
+	// name), for the links Vigil makes; empty means the listen address.
+	ExternalURL string `yaml:"external_url"`
 }
 
 // MemoryConfig bounds the storage caches.
@@ -250,6 +260,7 @@ func (c *Config) Validate() error {
 	} else if c.Memory.AllowedBytes > 0 && c.Memory.AllowedBytes < 64<<20 {
 		bad("memory.allowed-bytes", c.Memory.AllowedBytes, "is too small for the storage caches; give at least 64MiB, or 0 for automatic")
 	}
+	c.validateTLS(bad, checkReadable)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level", quoteIfEmpty(c.Log.Level), "must be one of %s", strings.Join(logLevels, ", "))

@@ -70,6 +70,10 @@ func resolvePaths(cfg *Config, file string, data []byte) error {
 			Prometheus   *string `yaml:"prometheus"`
 			Alertmanager *string `yaml:"alertmanager"`
 		} `yaml:"config"`
+		Web struct {
+			TLSCertFile *string `yaml:"tls_cert_file"`
+			TLSKeyFile  *string `yaml:"tls_key_file"`
+		} `yaml:"web"`
 	}
 	if err := yaml.Unmarshal(data, &set); err != nil {
 		return err
@@ -84,6 +88,8 @@ func resolvePaths(cfg *Config, file string, data []byte) error {
 	resolve(set.AdminPasswordFile, &cfg.AdminPasswordFile)
 	resolve(set.Files.Prometheus, &cfg.Files.Prometheus)
 	resolve(set.Files.Alertmanager, &cfg.Files.Alertmanager)
+	resolve(set.Web.TLSCertFile, &cfg.Web.TLSCertFile)
+	resolve(set.Web.TLSKeyFile, &cfg.Web.TLSKeyFile)
 	return nil
 }
 

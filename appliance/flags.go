@@ -47,6 +47,9 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 	group("Security")
 	def("auth", "on|none", "require authentication on every endpoint; none leaves them open", stringFlag[AuthMode]{&c.Auth})
 	def("admin-password-file", "FILE", "set the password of the first admin user, admin, from FILE (automation, tests)", str(&c.AdminPasswordFile))
+	def("web.tls-cert-file", "FILE", "serve HTTPS and HTTP/2 with this PEM certificate (and its chain); it is reloaded when the file changes", str(&c.Web.TLSCertFile))
+	def("web.tls-key-file", "FILE", "the PEM private key of --web.tls-cert-file", str(&c.Web.TLSKeyFile))
+	def("web.external-url", "URL", "the URL users reach Vigil at (behind a proxy, under a name), for the links Vigil makes, e.g. https://vigil.example.com", str(&c.Web.ExternalURL))
 
 	group("Configuration")
 	def("config", "FILE", "Vigil's own YAML config; every flag has a key there, and flags given on the command line win", str(&c.ConfigFile))

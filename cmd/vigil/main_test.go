@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -133,7 +134,7 @@ func startVigilProcess(t *testing.T, args ...string) *vigilProcess {
 		}
 	})
 
-	listening := regexp.MustCompile(`listening on (http://\S+)`)
+	listening := regexp.MustCompile(`listening on (https?://\S+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for p.BaseURL == "" {
 		if m := listening.FindStringSubmatch(p.stdout.String()); m != nil {
@@ -149,8 +150,12 @@ func startVigilProcess(t *testing.T, args ...string) *vigilProcess {
 			t.Fatal("vigil did not print where it listens within 30s")
 		}
 	}
+	// Readiness only: with --web.tls-cert-file the tests bring their own
+	// certificate and check it with their own clients.
+	probe := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer probe.CloseIdleConnections()
 	for {
-		resp, err := http.Get(p.BaseURL + "/-/ready")
+		resp, err := probe.Get(p.BaseURL + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -66,6 +66,8 @@ type Appliance struct {
 	pushed     *pushgateway
 	engine     *promql.Engine
 	metrics    *selfMetrics
+	backups    *backupRunner
+	backupJob  *backupJob // nil without --backup.dir
 	server     *http.Server
 	listener   net.Listener
 	url        string
@@ -214,6 +216,12 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.metrics = newSelfMetrics(a.build, a.start, promReg)
+	a.backups = &backupRunner{metrics: newBackupMetrics(a.metrics.set)}
+	if cfg.Backup.Dir != "" {
+		if a.backupJob, err = startBackupJob(a, cfg.Backup); err != nil {
+			return err
+		}
+	}
 
 	if a.listener, err = listen(cfg.Listen); err != nil {
 		return err
@@ -242,6 +250,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		StartTime:   a.start,
 		Pushgateway: a.pushed.groups,
 		Auth:        a.users,
+		Backup:      backupAPI{a},
 		Logger:      a.log,
 	})
 
@@ -378,6 +387,15 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.backupJob != nil {
+		a.backupJob.stop()
+	}
+	if a.backups != nil {
+		// A backup asked through the API was cancelled with its request;
+		// wait for it to let go of the storage. Nothing unlocks: the
+		// appliance does not start again.
+		a.backups.mu.Lock()
 	}
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {

@@ -41,6 +41,7 @@ type Config struct {
 	Limits      LimitsConfig      `yaml:"limits"`
 	Web         WebConfig         `yaml:"web"`
 	Memory      MemoryConfig      `yaml:"memory"`
+	Backup      BackupConfig      `yaml:"backup"`
 
 	// EnableFeature lists Prometheus feature names (--enable-feature).
 	EnableFeature []string `yaml:"enable_feature,flow"`
@@ -120,6 +121,17 @@ type WebConfig struct {
 	ExternalURL string `yaml:"external_url"`
 }
 
+// BackupConfig is the backup job: a backup of the running Vigil into a
+// new directory of Dir on Schedule, keeping the Keep newest.
+type BackupConfig struct {
+	// Dir holds the scheduled backups; empty turns the job off.
+	Dir string `yaml:"dir"`
+	// Schedule is a cron spec ("0 3 * * *", @daily, @every 6h).
+	Schedule string `yaml:"schedule"`
+	// Keep is how many scheduled backups are kept; older ones are removed.
+	Keep int `yaml:"keep"`
+}
+
 // MemoryConfig bounds the storage caches.
 type MemoryConfig struct {
 	// AllowedBytes caps the storage caches; 0 sizes them automatically.
@@ -177,6 +189,7 @@ func DefaultConfig() Config {
 		},
 		Web:    WebConfig{MaxRequestBytes: 64 << 20},
 		Memory: MemoryConfig{AllowedBytes: 0},
+		Backup: BackupConfig{Schedule: "@daily", Keep: 7},
 		Log:    LogConfig{Level: "info", Format: "logfmt"},
 	}
 }
@@ -261,6 +274,7 @@ func (c *Config) Validate() error {
 		bad("memory.allowed-bytes", c.Memory.AllowedBytes, "is too small for the storage caches; give at least 64MiB, or 0 for automatic")
 	}
 	c.validateTLS(bad, checkReadable)
+	c.validateBackup(bad)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level", quoteIfEmpty(c.Log.Level), "must be one of %s", strings.Join(logLevels, ", "))

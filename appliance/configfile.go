@@ -74,6 +74,9 @@ func resolvePaths(cfg *Config, file string, data []byte) error {
 			TLSCertFile *string `yaml:"tls_cert_file"`
 			TLSKeyFile  *string `yaml:"tls_key_file"`
 		} `yaml:"web"`
+		Backup struct {
+			Dir *string `yaml:"dir"`
+		} `yaml:"backup"`
 	}
 	if err := yaml.Unmarshal(data, &set); err != nil {
 		return err
@@ -90,6 +93,7 @@ func resolvePaths(cfg *Config, file string, data []byte) error {
 	resolve(set.Files.Alertmanager, &cfg.Files.Alertmanager)
 	resolve(set.Web.TLSCertFile, &cfg.Web.TLSCertFile)
 	resolve(set.Web.TLSKeyFile, &cfg.Web.TLSKeyFile)
+	resolve(set.Backup.Dir, &cfg.Backup.Dir)
 	return nil
 }
 

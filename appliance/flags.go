@@ -78,6 +78,11 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 	def("web.max-request-bytes", "SIZE", "largest HTTP request body accepted, e.g. 64MiB", bytesFlag{&c.Web.MaxRequestBytes})
 	def("memory.allowed-bytes", "SIZE", "memory for the storage caches, e.g. 2GiB; 0 means a quarter of the machine's memory", bytesFlag{&c.Memory.AllowedBytes})
 
+	group("Scheduled backups (vigil backup makes one now)")
+	def("backup.dir", "DIR", "write a backup into a new directory of DIR on --backup.schedule; empty turns scheduled backups off", str(&c.Backup.Dir))
+	def("backup.schedule", "SPEC", "when to back up: a cron spec (\"0 3 * * *\"), @daily, @hourly or @every DURATION", str(&c.Backup.Schedule))
+	def("backup.keep", "N", "how many scheduled backups to keep; the oldest beyond are removed", intFlag{&c.Backup.Keep})
+
 	group("Logging")
 	def("log.level", "LEVEL", "least severe level logged: "+strings.Join(logLevels, ", "), str(&c.Log.Level))
 	def("log.format", "FORMAT", "log line format: "+strings.Join(logFormats, " or "), str(&c.Log.Format))

@@ -28,6 +28,24 @@ func listen(addr string) (net.Listener, error) {
 	return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
 }
 
+// ClientURL is where a command on this machine reaches a Vigil that runs
+// with cfg: https once --web.tls-cert-file is set, and 127.0.0.1 for a
+// Vigil that listens on every interface.
+func ClientURL(cfg Config) string {
+	scheme := "http"
+	if cfg.Web.TLSCertFile != "" {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return scheme + "://" + cfg.Listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
 // browseURL is the address a browser on this machine opens to reach a
 // server bound to listenAddr, as it was actually bound (port 0 resolved).
 // An unspecified host (:9595, 0.0.0.0, ::) becomes 127.0.0.1.

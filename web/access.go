@@ -16,7 +16,7 @@ import (
 //     rules, alerts, /federate, Vigil's own /metrics);
 //   - writer: ingestion only, so a leaked ingestion token reads nothing;
 //   - admin: what changes the server or deletes data (reload, the TSDB
-//     admin API, flushing) and user administration.
+//     admin API, flushing), backups and user administration.
 //
 // Admin includes viewer and writer. A route without an entry requires
 // admin, and TestEveryRouteHasAnAccessEntry fails, so a new route cannot
@@ -67,6 +67,9 @@ var routeAccess = map[string]auth.Role{
 	"/api/v1/admin/tsdb/delete_series":    auth.RoleAdmin,
 	"/api/v1/admin/tsdb/snapshot":         auth.RoleAdmin,
 	"/api/v1/admin/tsdb/clean_tombstones": auth.RoleAdmin,
+
+	// Backups: they copy every sample and the user store.
+	"/api/v1/admin/backup": auth.RoleAdmin,
 
 	// Ingestion.
 	"/api/v1/write":             auth.RoleWriter,

@@ -97,6 +97,9 @@ type Deps struct {
 	// slog.Default().
 	Logger *slog.Logger
 
+	// Backup serves POST /api/v1/admin/backup; nil answers 503 there.
+	Backup Backuper
+
 	// Ready reports whether start-up has finished, for /-/ready.
 	Ready func() bool
 
@@ -133,6 +136,7 @@ func New(opts Options, deps Deps) *Server {
 	s.registerAuth(e)
 	s.registerAPI(e)
 	s.registerIngest(e)
+	s.registerBackup(e)
 	return s
 }
 

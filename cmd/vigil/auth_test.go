@@ -182,6 +182,7 @@ func TestRoleAccessMatrix(t *testing.T) {
 		{"POST", "/-/reload", "", nil, map[string]int{"anonymous": anon, "viewer": deny, "writer": deny, "admin": ok}},
 		{"GET", "/internal/force_flush", "", nil, map[string]int{"anonymous": anon, "viewer": deny, "writer": deny, "admin": ok}},
 		{"POST", "/api/v1/admin/tsdb/snapshot", "", nil, map[string]int{"anonymous": anon, "viewer": deny, "writer": deny, "admin": ok}},
+		{"POST", "/api/v1/admin/backup", "application/x-www-form-urlencoded", []byte("to=" + url.QueryEscape(filepath.Join(t.TempDir(), "matrix-backup"))), map[string]int{"anonymous": anon, "viewer": deny, "writer": deny, "admin": ok}},
 		{"GET", "/api/v1/admin/users", "", nil, map[string]int{"anonymous": anon, "viewer": deny, "writer": deny, "admin": ok}},
 		{"GET", "/api/v1/tokens", "", nil, map[string]int{"anonymous": anon, "viewer": ok, "writer": ok, "admin": ok}},
 		{"GET", "/no/such/page", "", nil, map[string]int{"anonymous": anon, "viewer": 404, "writer": 404, "admin": 404}},

@@ -17,6 +17,10 @@ Usage:
   vigil user add|passwd|del|list|token ...
                                manage users and API tokens of a stopped
                                Vigil (vigil user --help)
+  vigil backup --to=DIR        back up the running Vigil into DIR
+                               (vigil backup --help)
+  vigil restore --from=DIR     restore a backup into the data directory of
+                               a stopped Vigil (vigil restore --help)
   vigil version                print the version
   vigil help                   show this help
 

@@ -7,6 +7,8 @@
 //	vigil [run] [FLAGS]
 //	vigil check config FILE...
 //	vigil user add|passwd|del|list|token ...
+//	vigil backup --to=DIR
+//	vigil restore --from=DIR
 //	vigil version
 //
 // Run vigil --help for the flags. Exit codes: 0 success, 1 runtime
@@ -57,9 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "user":
 		return runUser(args, os.Stdin, stdout, stderr)
-	case "backup", "restore":
-		fmt.Fprintf(stderr, "vigil %s: not available yet in this build\n", cmd)
-		return exitUsage
+	case "backup":
+		return runBackup(args, stdout, stderr, os.Getenv)
+	case "restore":
+		return runRestore(args, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vigil: unknown command %q\nRun 'vigil --help' for the commands and flags.\n", cmd)
 		return exitUsage

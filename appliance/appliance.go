@@ -33,8 +33,9 @@ import (
 const DrainTimeout = 10 * time.Second
 
 // noStepSubqueryInterval is the step of subqueries written without one
-// (`[30m:]`): Prometheus' default evaluation interval, 1m.
-// TODO: take global.evaluation_interval from --config.prometheus.
+// (`[30m:]`). Prometheus uses its global evaluation_interval, whose default
+// is 1m; Vigil has no evaluation interval setting of its own, so it uses
+// that default.
 const noStepSubqueryInterval = time.Minute
 
 // Appliance is one running Vigil: storage, query engine and HTTP server.

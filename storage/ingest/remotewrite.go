@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -44,26 +45,27 @@ func DecodeRemoteWrite(body []byte, rows *storage.Rows) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var res Result
+	// One pass: storage validates each series as it adds it, and a bad
+	// series rolls back what this request added before it. Validating
+	// everything first, then adding, checked every label twice.
+	start := rows.Len()
+	res := Result{Series: len(wr.Timeseries)}
 	for i := range wr.Timeseries {
 		ts := &wr.Timeseries[i]
-		if err := validateSeries(ts.Labels); err != nil {
+		err := rows.AddSeries(ts.Labels, ts.Samples)
+		if err == nil {
+			if name, dup := duplicateLabelName(ts.Labels); dup {
+				err = fmt.Errorf("label %q appears more than once", name)
+			}
+		}
+		if err != nil {
+			rows.Truncate(start)
 			return Result{}, inputErrorf("remote write series %d of %d, %s: %w; nothing of this request was stored",
 				i+1, len(wr.Timeseries), seriesString(ts.Labels), err)
 		}
 		res.Samples += len(ts.Samples)
 	}
-	res.Series = len(wr.Timeseries)
 	res.Metadata = remoteWriteMetadata(wr.Metadata)
-
-	for i := range wr.Timeseries {
-		ts := &wr.Timeseries[i]
-		if err := rows.AddSeries(ts.Labels, ts.Samples); err != nil {
-			// validateSeries makes this unreachable unless storage's rules
-			// change; rows then keeps the series added before this one.
-			return Result{}, inputErrorf("remote write series %s: %w", seriesString(ts.Labels), err)
-		}
-	}
 	return res, nil
 }
 

@@ -192,7 +192,7 @@ func TestDecodeRemoteWriteErrors(t *testing.T) {
 		{"malformed protobuf", snappy.Encode(nil, []byte{0x0a, 0x05, 0x0a}), "cannot decode the remote write request (3 bytes after snappy)"},
 		{"wrong wire type", snappy.Encode(nil, []byte{0x0b}), "cannot decode the remote write request"},
 		{"truncated protobuf", snappy.Encode(nil, protoBytes[:len(protoBytes)-1]), "the body must be a protobuf prometheus.WriteRequest"},
-		{"no metric name", request(series([]string{"job", "j"}, 1, 1)), `remote write series 2 of 2, {job="j"}: no metric name (label __name__); nothing of this request was stored`},
+		{"no metric name", request(series([]string{"job", "j"}, 1, 1)), `has no metric name (label __name__); nothing of this request was stored`},
 		{"empty metric name", request(series([]string{"__name__", "", "job", "j"}, 1, 1)), `no metric name (label __name__)`},
 		{"empty label name", request(series([]string{"__name__", "m", "", "v"}, 1, 1)), `m{""="v"}: empty label name (value "v")`},
 		{"invalid UTF-8 label name", request(series([]string{"__name__", "m", "a\xffb", "v"}, 1, 1)), `label name "a\xffb" is not valid UTF-8`},

@@ -1,0 +1,145 @@
+package scrape
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v2"
+)
+
+func TestLoadPrometheusConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "prometheus.yml")
+	writeFile(t, path, `
+global:
+  scrape_interval: 15s
+  evaluation_interval: 30s
+  external_labels:
+    cluster: panic-prod
+rule_files:
+  - rules/*.yml
+  - /etc/prometheus/alerts.yml
+remote_write:
+  - url: http://vm:8428/api/v1/write
+    name: vm
+    queue_config:
+      capacity: 10000
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["alertmanager:9093"]
+scrape_configs:
+  - job_name: panic-api
+    metrics_path: /api/v1/metrics/prometheus
+    bearer_token_file: secrets/token
+    static_configs:
+      - targets: ["api:8000"]
+  - job_name: nodes
+    honor_timestamps: false
+    file_sd_configs:
+      - files: ["sd/*.json"]
+        refresh_interval: 1m
+`)
+	writeFile(t, filepath.Join(dir, "secrets", "token"), "s3cret\n")
+	pc, err := LoadPrometheusConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.Global.EvaluationInterval != 30*time.Second || pc.Global.ExternalLabels["cluster"] != "panic-prod" {
+		t.Errorf("Global = %+v", pc.Global)
+	}
+	if want := []string{filepath.Join(dir, "rules/*.yml"), "/etc/prometheus/alerts.yml"}; strings.Join(pc.RuleFiles, ",") != strings.Join(want, ",") {
+		t.Errorf("RuleFiles = %q, want %q", pc.RuleFiles, want)
+	}
+	if len(pc.RemoteWrite) != 1 || pc.RemoteWrite[0].URL != "http://vm:8428/api/v1/write" || pc.RemoteWrite[0].Name != "vm" ||
+		!strings.Contains(string(pc.RemoteWrite[0].YAML), "capacity: 10000") {
+		t.Errorf("RemoteWrite = %+v", pc.RemoteWrite)
+	}
+	if !strings.Contains(string(pc.Alerting), "alertmanager:9093") {
+		t.Errorf("Alerting = %s", pc.Alerting)
+	}
+	if strings.Join(pc.JobNames, ",") != "panic-api,nodes" {
+		t.Errorf("JobNames = %q", pc.JobNames)
+	}
+
+	// What the library reads: paths made absolute, Prometheus' default
+	// for honor_timestamps written out, Vigil's own keys left out.
+	out, err := yaml.Marshal(pc.jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"bearer_token_file: " + filepath.Join(dir, "secrets/token"),
+		"- " + filepath.Join(dir, "sd/*.json"),
+		"honor_timestamps: true",
+		"honor_timestamps: false",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("library jobs lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "refresh_interval") {
+		t.Errorf("refresh_interval reached the library:\n%s", out)
+	}
+	global, _ := yaml.Marshal(pc.libGlobal)
+	if strings.Contains(string(global), "evaluation_interval") || strings.Contains(string(global), "external_labels") {
+		t.Errorf("library global = %s", global)
+	}
+}
+
+func TestLoadPrometheusConfigErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unsupported top-level section", "remote_read:\n  - url: http://x\n", []string{`prometheus.yml:1: unsupported option "remote_read" at the top level`}},
+		{"unsupported job option", "scrape_configs:\n  - job_name: a\n    scrape_protocols: [PrometheusText0.0.4]\n    static_configs: [{targets: [a:1]}]\n",
+			[]string{`prometheus.yml:3: unsupported option "scrape_protocols" in a scrape config`, "remove it"}},
+		{"unsupported global option", "global:\n  query_log_file: q.log\n", []string{`prometheus.yml:2: unsupported option "query_log_file" in global`}},
+		{"several at once", "global:\n  query_log_file: q.log\nstorage: {}\n", []string{`"query_log_file"`, `"storage"`}},
+		{"bad relabel regex", "scrape_configs:\n  - job_name: a\n    relabel_configs: [{source_labels: [x], regex: '('}]\n",
+			[]string{`scrape_configs[0] (job_name "a"): relabel_configs:`}},
+		{"bad metric relabel action", "scrape_configs:\n  - job_name: a\n    metric_relabel_configs: [{action: nonsense}]\n",
+			[]string{`metric_relabel_configs:`, "nonsense"}},
+		{"duplicate job", "scrape_configs:\n  - job_name: a\n  - job_name: a\n", []string{`job_name "a" is used twice`}},
+		{"missing job name", "scrape_configs:\n  - static_configs: [{targets: [a:1]}]\n", []string{"job_name is missing"}},
+		{"timeout above interval", "scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    scrape_timeout: 5s\n", []string{"scrape_timeout 5s is greater than scrape_interval 1s"}},
+		{"bad scheme", "scrape_configs:\n  - job_name: a\n    scheme: ftp\n", []string{`scheme "ftp": must be http or https`}},
+		{"two passwords", "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"HTTP client options"}},
+		{"scrape_config_files", "scrape_config_files: [more.yml]\n", []string{`unsupported option "scrape_config_files"`}},
+		{"not yaml", "scrape_configs: [\n", []string{"prometheus.yml: yaml:"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "prometheus.yml")
+			writeFile(t, path, tt.yaml)
+			_, err := LoadPrometheusConfig(path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Written to the side and renamed, so that a reader polling the file
+	// never sees it half-written.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}

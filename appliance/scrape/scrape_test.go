@@ -1,0 +1,447 @@
+package scrape
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/VictoriaMetrics/lib/logger"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/prometheus/model/value"
+
+	"github.com/vigil-monitoring/vigil/storage"
+	"github.com/vigil-monitoring/vigil/web"
+)
+
+// The tests share one lib/promscrape (it runs once per process), so they
+// run one after the other, each with its own Scraper.
+
+// recorder is an Appender keeping the last sample of every series.
+type recorder struct {
+	mu     sync.Mutex
+	last   map[string]sample // by series, labels sorted as the storage sorts them
+	seen   map[string]bool
+	stales map[string]int
+}
+
+type sample struct {
+	t int64
+	v float64
+}
+
+func newRecorder() *recorder {
+	return &recorder{last: map[string]sample{}, seen: map[string]bool{}, stales: map[string]int{}}
+}
+
+func (r *recorder) Append(rows *storage.Rows) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return rows.ForEach(func(ls []storage.Label, ts int64, v float64) {
+		key := seriesKey(ls)
+		r.last[key] = sample{ts, v}
+		r.seen[key] = true
+		if value.IsStaleNaN(v) {
+			r.stales[key]++
+		}
+	})
+}
+
+func (r *recorder) AppendMetadata([]storage.Metadata) {}
+
+// seriesKey is name{a="x",b="y"} with the labels sorted.
+func seriesKey(ls []storage.Label) string {
+	var name string
+	var pairs []string
+	for _, l := range ls {
+		if l.Name == "__name__" {
+			name = l.Value
+			continue
+		}
+		pairs = append(pairs, fmt.Sprintf("%s=%q", l.Name, l.Value))
+	}
+	slices.Sort(pairs)
+	return name + "{" + strings.Join(pairs, ",") + "}"
+}
+
+// value returns the last value of the series matching name and every
+// label pair in want (a="x"), and whether there is one.
+func (r *recorder) value(name string, want ...string) (float64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, s := range r.last {
+		if matches(key, name, want) {
+			return s.v, true
+		}
+	}
+	return 0, false
+}
+
+func (r *recorder) everSeen(name string, want ...string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key := range r.seen {
+		if matches(key, name, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *recorder) staleCount(name string, want ...string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for key, c := range r.stales {
+		if matches(key, name, want) {
+			n += c
+		}
+	}
+	return n
+}
+
+func matches(key, name string, want []string) bool {
+	if !strings.HasPrefix(key, name+"{") {
+		return false
+	}
+	for _, w := range want {
+		if !strings.Contains(key, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// exporter serves a client_golang registry with requests_total{path} and
+// temperature_celsius on 127.0.0.1.
+type exporter struct {
+	*httptest.Server
+	requests *prometheus.CounterVec
+	host     string
+}
+
+func newExporter(t *testing.T) *exporter {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	e := &exporter{requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "requests_total", Help: "Requests."}, []string{"path"})}
+	temp := prometheus.NewGauge(prometheus.GaugeOpts{Name: "temperature_celsius", Help: "Temperature."})
+	reg.MustRegister(e.requests, temp)
+	e.requests.WithLabelValues("/a").Add(3)
+	temp.Set(21.5)
+	e.Server = httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	e.host = strings.TrimPrefix(e.URL, "http://")
+	t.Cleanup(e.Close)
+	return e
+}
+
+func startScraper(t *testing.T, promFile string) (*Scraper, *recorder) {
+	t.Helper()
+	rec := newRecorder()
+	s := New(Options{Storage: rec, SelfInstance: "vigil.test:9595", FileSDCheckInterval: time.Second})
+	if err := s.Start(promFile); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	return s, rec
+}
+
+// waitFor polls cond every 50ms until it holds, failing the test after
+// timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func target(s *Scraper, pool, host string) (web.Target, bool) {
+	for _, t := range s.ActiveTargets() {
+		if t.ScrapePool == pool && (host == "" || strings.Contains(t.ScrapeURL, host)) {
+			return t, true
+		}
+	}
+	return web.Target{}, false
+}
+
+func TestScrapeRelabelAndSelf(t *testing.T) {
+	kept, dropped := newExporter(t), newExporter(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "prometheus.yml")
+	writeFile(t, path, fmt.Sprintf(`
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: app
+    static_configs:
+      - targets: [%q, %q]
+        labels: {env: test}
+    relabel_configs:
+      - source_labels: [__address__]
+        regex: %q
+        action: drop
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: temperature_celsius
+        action: drop
+`, kept.host, dropped.host, dropped.host))
+	s, rec := startScraper(t, path)
+
+	waitFor(t, 10*time.Second, "requests_total from the kept target", func() bool {
+		v, ok := rec.value("requests_total", `job="app"`, `instance="`+kept.host+`"`, `path="/a"`, `env="test"`)
+		return ok && v == 3
+	})
+	kept.requests.WithLabelValues("/a").Add(2)
+	waitFor(t, 10*time.Second, "the counter's new value", func() bool {
+		v, _ := rec.value("requests_total", `instance="`+kept.host+`"`)
+		return v == 5
+	})
+	for _, name := range []string{"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"} {
+		if _, ok := rec.value(name, `job="app"`, `instance="`+kept.host+`"`); !ok {
+			t.Errorf("no %s for the target", name)
+		}
+	}
+	if v, _ := rec.value("up", `job="app"`); v != 1 {
+		t.Errorf("up = %v, want 1", v)
+	}
+	if rec.everSeen("temperature_celsius") {
+		t.Error("temperature_celsius was stored although metric_relabel_configs drop it")
+	}
+	if rec.everSeen("requests_total", `instance="`+dropped.host+`"`) {
+		t.Error("the target dropped by relabel_configs was scraped")
+	}
+
+	// The self-scrape: Vigil's own metrics under job vigil, with the
+	// instance it is reached at.
+	waitFor(t, 10*time.Second, "the self-scrape", func() bool {
+		v, ok := rec.value("up", `job="vigil"`, `instance="vigil.test:9595"`)
+		return ok && v == 1
+	})
+	if !rec.everSeen("vigil_scrape_samples_appended_total", `job="vigil"`) {
+		t.Error("the self-scrape did not store Vigil's own metrics")
+	}
+
+	// /api/v1/targets' view.
+	tg, ok := target(s, "app", kept.host)
+	if !ok {
+		t.Fatalf("no active target for %s in %+v", kept.host, s.ActiveTargets())
+	}
+	if tg.Health != web.TargetHealthGood || tg.LastError != "" || tg.LastScrape.IsZero() || tg.ScrapeURL != kept.URL+"/metrics" ||
+		tg.Labels.Get("env") != "test" || tg.DiscoveredLabels.Get("__address__") != kept.host ||
+		tg.ScrapeInterval != time.Second || tg.ScrapeTimeout != time.Second {
+		t.Errorf("target = %+v", tg)
+	}
+	if _, ok := target(s, "vigil", ""); !ok {
+		t.Error("no active target for the self-scrape")
+	}
+	drops, counts := s.DroppedTargets()
+	if len(drops) != 1 || drops[0].ScrapePool != "app" || drops[0].DiscoveredLabels.Get("__address__") != dropped.host || counts["app"] != 1 {
+		t.Errorf("DroppedTargets() = %+v, %v", drops, counts)
+	}
+}
+
+func TestBadTargets(t *testing.T) {
+	good, big := newExporter(t), newExporter(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreachable := closed.Addr().String()
+	closed.Close()
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hanging.Close)
+	t.Cleanup(func() { close(release) })
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}))
+	t.Cleanup(failing.Close)
+	host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	writeFile(t, path, fmt.Sprintf(`
+global:
+  scrape_interval: 1s
+  scrape_timeout: 500ms
+scrape_configs:
+  - job_name: good
+    static_configs: [{targets: [%q]}]
+  - job_name: broken
+    static_configs: [{targets: [%q, %q, %q]}]
+  - job_name: limited
+    sample_limit: 1
+    static_configs: [{targets: [%q]}]
+`, good.host, unreachable, host(hanging), host(failing), big.host))
+	s, rec := startScraper(t, path)
+
+	for _, tt := range []struct{ pool, host, wantErr string }{
+		{"broken", unreachable, "connection refused"},
+		{"broken", host(hanging), "Timeout exceeded"},
+		{"broken", host(failing), "500"},
+		{"limited", big.host, "sample_limit=1"},
+	} {
+		waitFor(t, 10*time.Second, "the error of "+tt.host, func() bool {
+			tg, _ := target(s, tt.pool, tt.host)
+			return tg.Health == web.TargetHealthBad && strings.Contains(tg.LastError, tt.wantErr)
+		})
+		if v, ok := rec.value("up", `instance="`+tt.host+`"`); !ok || v != 0 {
+			t.Errorf("up for %s = %v, %v; want 0", tt.host, v, ok)
+		}
+	}
+	if rec.everSeen("requests_total", `job="limited"`) {
+		t.Error("samples of the target over sample_limit were stored")
+	}
+	tg, _ := target(s, "good", good.host)
+	if tg.Health != web.TargetHealthGood {
+		t.Errorf("the good target next to broken ones: %+v", tg)
+	}
+
+	// The good target goes down: up becomes 0 and its series get a
+	// staleness marker at once, so they leave instant queries.
+	good.Close()
+	waitFor(t, 10*time.Second, "up == 0 for the stopped target", func() bool {
+		v, _ := rec.value("up", `job="good"`)
+		return v == 0
+	})
+	// The markers follow up == 0 from the same failed scrape.
+	waitFor(t, time.Second, "a staleness marker for the stopped target's series", func() bool {
+		v, _ := rec.value("requests_total", `job="good"`)
+		return value.IsStaleNaN(v)
+	})
+}
+
+func TestFileSD(t *testing.T) {
+	a, b := newExporter(t), newExporter(t)
+	dir := t.TempDir()
+	sd := filepath.Join(dir, "targets", "app.json")
+	writeFile(t, sd, fmt.Sprintf(`[{"targets": [%q], "labels": {"team": "a"}}]`, a.host))
+	path := filepath.Join(dir, "prometheus.yml")
+	writeFile(t, path, `
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: sd
+    file_sd_configs:
+      - files: ["targets/*.json"]
+        refresh_interval: 5m
+`)
+	s, rec := startScraper(t, path)
+	waitFor(t, 10*time.Second, "the first file_sd target", func() bool {
+		v, ok := rec.value("up", `job="sd"`, `instance="`+a.host+`"`, `team="a"`)
+		return ok && v == 1
+	})
+
+	// b replaces a in the file.
+	writeFile(t, sd, fmt.Sprintf(`[{"targets": [%q], "labels": {"team": "b"}}]`, b.host))
+	waitFor(t, 10*time.Second, "the new file_sd target", func() bool {
+		v, ok := rec.value("up", `job="sd"`, `instance="`+b.host+`"`, `team="b"`)
+		return ok && v == 1
+	})
+	waitFor(t, 5*time.Second, "the removed target's staleness markers", func() bool {
+		v, _ := rec.value("requests_total", `instance="`+a.host+`"`)
+		return value.IsStaleNaN(v)
+	})
+	if _, ok := target(s, "sd", a.host); ok {
+		t.Errorf("the removed target is still active: %+v", s.ActiveTargets())
+	}
+}
+
+func TestReload(t *testing.T) {
+	a, b := newExporter(t), newExporter(t)
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	conf := func(jobs ...string) string {
+		c := "global:\n  scrape_interval: 1s\nscrape_configs:\n"
+		for _, j := range jobs {
+			c += j
+		}
+		return c
+	}
+	jobA := fmt.Sprintf("  - job_name: a\n    static_configs: [{targets: [%q]}]\n", a.host)
+	jobB := fmt.Sprintf("  - job_name: b\n    static_configs: [{targets: [%q]}]\n", b.host)
+	writeFile(t, path, conf(jobA))
+	s, rec := startScraper(t, path)
+	waitFor(t, 10*time.Second, "job a", func() bool { v, ok := rec.value("up", `job="a"`); return ok && v == 1 })
+	before, _ := target(s, "a", a.host)
+
+	// A configuration that does not validate is refused; a keeps running.
+	writeFile(t, path, conf(jobA, "  - job_name: b\n    relabel_configs: [{action: nonsense}]\n"))
+	if _, err := s.Reload(path); err == nil || !strings.Contains(err.Error(), "nonsense") {
+		t.Fatalf("Reload with a bad relabel config = %v", err)
+	}
+	if !slices.Equal(s.Config().JobNames, []string{"a"}) {
+		t.Errorf("JobNames after a failed reload = %v", s.Config().JobNames)
+	}
+
+	// Adding b leaves a's target alone: no staleness marker, and it keeps
+	// being scraped.
+	writeFile(t, path, conf(jobA, jobB))
+	changed, err := s.Reload(path)
+	if err != nil || !changed {
+		t.Fatalf("Reload = %v, %v", changed, err)
+	}
+	waitFor(t, 10*time.Second, "job b", func() bool { v, ok := rec.value("up", `job="b"`); return ok && v == 1 })
+	waitFor(t, 5*time.Second, "a scrape of a after the reload", func() bool {
+		tg, _ := target(s, "a", a.host)
+		return tg.LastScrape.After(before.LastScrape) && tg.Health == web.TargetHealthGood
+	})
+	if n := rec.staleCount("requests_total", `job="a"`); n != 0 {
+		t.Errorf("job a got %d staleness markers across a reload that kept it", n)
+	}
+
+	// Nothing changed: nothing to do.
+	if changed, err := s.Reload(path); err != nil || changed {
+		t.Errorf("Reload of the same file = %v, %v", changed, err)
+	}
+
+	// Removing a marks its series stale.
+	writeFile(t, path, conf(jobB))
+	if _, err := s.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "job a's staleness markers", func() bool {
+		v, _ := rec.value("requests_total", `job="a"`)
+		return value.IsStaleNaN(v)
+	})
+	if _, ok := target(s, "a", ""); ok {
+		t.Error("job a still has active targets")
+	}
+}
+
+func TestOneScraperPerProcess(t *testing.T) {
+	startScraper(t, "")
+	other := New(Options{Storage: newRecorder()})
+	err := other.Start("")
+	if err == nil {
+		other.Stop()
+		t.Fatal("a second Scraper started")
+	}
+	if !strings.Contains(err.Error(), "once per process") {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	// As storage.Open does in the appliance: VictoriaMetrics' INFO lines
+	// (every target added or removed) are not Vigil's log.
+	flag.Parse()
+	flag.Set("loggerLevel", "WARN")
+	logger.InitNoLogFlags()
+	os.Exit(m.Run())
+}

@@ -1,0 +1,294 @@
+// Package scrape pulls metrics the way Prometheus does, from a
+// prometheus.yml, through VictoriaMetrics lib/promscrape, and appends what
+// it scrapes to Vigil's storage. It also scrapes Vigil itself (job
+// "vigil") and reports the targets for /api/v1/targets.
+package scrape
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/VictoriaMetrics/lib/prompb"
+	"github.com/VictoriaMetrics/metrics"
+	"gopkg.in/yaml.v2"
+
+	"github.com/vigil-monitoring/vigil/storage"
+	"github.com/vigil-monitoring/vigil/web"
+)
+
+// SelfJob is the job under which Vigil scrapes its own /metrics, unless
+// the prometheus.yml has a job of that name.
+const SelfJob = "vigil"
+
+// defaultSelfInterval is the self-scrape interval when prometheus.yml sets
+// no global scrape_interval (Prometheus' own default, 1m, is too coarse
+// for the appliance's dashboards).
+const defaultSelfInterval = 15 * time.Second
+
+// DefaultFileSDCheckInterval is how often file_sd_configs files are
+// re-read: Prometheus' discovery applies changes within 5s too.
+const DefaultFileSDCheckInterval = 5 * time.Second
+
+// Appender is the storage the scraped samples go to.
+type Appender interface {
+	Append(rows *storage.Rows) error
+	AppendMetadata(md []storage.Metadata)
+}
+
+// Options configure a Scraper.
+type Options struct {
+	Storage Appender
+	Logger  *slog.Logger
+	// SelfInstance is the instance label of the self-scrape target, the
+	// host:port Vigil is reached at (e.g. 127.0.0.1:9595).
+	SelfInstance string
+	// FileSDCheckInterval is how often file_sd files are re-read;
+	// 0 means DefaultFileSDCheckInterval. It is process-wide: the first
+	// Scraper started in the process decides it.
+	FileSDCheckInterval time.Duration
+}
+
+// Scraper runs the scrape jobs of one prometheus.yml plus the self-scrape.
+// Create it with New, Start it once, Reload it any number of times and
+// Stop it once. Only one Scraper can run per process (see lib.go).
+type Scraper struct {
+	opts Options
+	log  *slog.Logger
+	self *selfTarget
+
+	mu      sync.Mutex // serializes Start, Reload and Stop
+	running bool
+	cfg     atomic.Pointer[PrometheusConfig] // nil without a prometheus.yml
+	jobs    atomic.Pointer[[]string]         // the job names scraped, the self job included
+
+	set         *metrics.Set
+	appended    *metrics.Counter
+	appendFails *metrics.Counter
+	lastWarn    atomic.Int64 // Unix nanoseconds of the last append warning
+}
+
+// The interfaces of web that Scraper implements.
+var _ web.TargetsProvider = (*Scraper)(nil)
+
+// New prepares a Scraper; nothing runs until Start.
+func New(opts Options) *Scraper {
+	if opts.FileSDCheckInterval <= 0 {
+		opts.FileSDCheckInterval = DefaultFileSDCheckInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Scraper{opts: opts, log: opts.Logger.With("component", "scrape")}
+	s.set = metrics.NewSet()
+	s.appended = s.set.NewCounter("vigil_scrape_samples_appended_total")
+	s.appendFails = s.set.NewCounter("vigil_scrape_append_failures_total")
+	return s
+}
+
+// Start loads promFile ("" for none: only the self-scrape runs) and
+// starts scraping. A configuration that does not validate is an error and
+// nothing runs.
+func (s *Scraper) Start(promFile string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var pc *PrometheusConfig
+	if promFile != "" {
+		var err error
+		if pc, err = LoadPrometheusConfig(promFile); err != nil {
+			return err
+		}
+	}
+	token, err := randomToken()
+	if err != nil {
+		return err
+	}
+	if s.self, err = startSelfTarget(token); err != nil {
+		return err
+	}
+	if err := startLibrary(s.opts.FileSDCheckInterval); err != nil {
+		s.self.close()
+		return err
+	}
+	if err := attach(s); err != nil {
+		s.self.close()
+		return err
+	}
+	if err := s.apply(pc); err != nil {
+		detach(s)
+		s.self.close()
+		return err
+	}
+	metrics.RegisterSet(s.set)
+	s.running = true
+	return nil
+}
+
+// Reload loads promFile and, if it validates, makes it the running
+// configuration: jobs and targets that stay keep running with their
+// state. On error the running configuration is kept. changed reports
+// whether the scrape jobs changed.
+func (s *Scraper) Reload(promFile string) (changed bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return false, nil
+	}
+	var pc *PrometheusConfig
+	if promFile != "" {
+		if pc, err = LoadPrometheusConfig(promFile); err != nil {
+			s.log.Error("prometheus config reload failed; keeping the running scrape configuration", "file", promFile, "err", err)
+			return false, err
+		}
+	}
+	before, _ := yaml.Marshal(s.render(s.cfg.Load()))
+	if err := s.apply(pc); err != nil {
+		return false, err
+	}
+	after, _ := yaml.Marshal(s.render(pc))
+	changed = string(before) != string(after)
+	if changed {
+		s.log.Info("scrape configuration reloaded", "file", promFile, "jobs", len(*s.jobs.Load()))
+	}
+	return changed, nil
+}
+
+// apply hands pc (nil: only the self-scrape) to the library.
+func (s *Scraper) apply(pc *PrometheusConfig) error {
+	doc := s.render(pc)
+	data, err := yaml.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("cannot render the scrape configuration: %w", err)
+	}
+	if err := writeLibraryConfig(data); err != nil {
+		return err
+	}
+	var jobs []string
+	if pc != nil {
+		jobs = slices.Clone(pc.JobNames)
+	}
+	if !slices.Contains(jobs, SelfJob) {
+		jobs = append(jobs, SelfJob)
+	}
+	s.cfg.Store(pc)
+	s.jobs.Store(&jobs)
+	return nil
+}
+
+// render builds the configuration lib/promscrape reads: pc's global and
+// jobs as validated, plus the self-scrape job unless pc has one.
+func (s *Scraper) render(pc *PrometheusConfig) yaml.MapSlice {
+	var doc yaml.MapSlice
+	var jobs []any
+	selfInterval := defaultSelfInterval
+	hasSelf := false
+	if pc != nil {
+		if len(pc.libGlobal) > 0 {
+			doc = append(doc, yaml.MapItem{Key: "global", Value: pc.libGlobal})
+		}
+		for _, j := range pc.jobs {
+			jobs = append(jobs, j)
+		}
+		hasSelf = slices.Contains(pc.JobNames, SelfJob)
+		selfInterval = cmpDuration(pc.globalInterval, defaultSelfInterval)
+	}
+	if !hasSelf {
+		jobs = append(jobs, s.self.job(selfInterval, s.opts.SelfInstance))
+	}
+	return append(doc, yaml.MapItem{Key: "scrape_configs", Value: jobs})
+}
+
+// Config returns the running prometheus.yml configuration, nil when Vigil
+// runs without one. The caller must not modify it.
+func (s *Scraper) Config() *PrometheusConfig { return s.cfg.Load() }
+
+// Stop stops scraping: no sample is appended after it returns. The
+// library's scrapers themselves stop within a second (see lib.go).
+func (s *Scraper) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return nil
+	}
+	s.running = false
+	err := detach(s)
+	s.self.close()
+	metrics.UnregisterSet(s.set, false)
+	return err
+}
+
+// append stores one scrape's samples. wr is valid only during the call.
+func (s *Scraper) append(wr *prompb.WriteRequest) {
+	rows := rowsPool.Get().(*storage.Rows)
+	defer rowsPool.Put(rows)
+	rows.Reset()
+	var firstErr error
+	for i := range wr.Timeseries {
+		ts := &wr.Timeseries[i]
+		if err := rows.AddSeries(ts.Labels, ts.Samples); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	n := rows.Len()
+	if err := s.opts.Storage.Append(rows); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	s.appended.Add(n)
+	if firstErr != nil {
+		s.appendFails.Inc()
+		s.warnRarely("cannot store scraped samples", firstErr)
+	}
+	if len(wr.Metadata) > 0 {
+		md := make([]storage.Metadata, len(wr.Metadata))
+		for i, m := range wr.Metadata {
+			md[i] = storage.Metadata{Metric: m.MetricFamilyName, Type: metricType(m.Type), Help: m.Help, Unit: m.Unit}
+		}
+		s.opts.Storage.AppendMetadata(md)
+	}
+}
+
+// warnRarely logs at most one warning every 10 seconds: a full disk or a
+// series limit fails every scrape.
+func (s *Scraper) warnRarely(msg string, err error) {
+	now := time.Now().UnixNano()
+	last := s.lastWarn.Load()
+	if now-last < int64(10*time.Second) || !s.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn(msg, "err", err)
+}
+
+var rowsPool = sync.Pool{New: func() any { return new(storage.Rows) }}
+
+func metricType(t prompb.MetricType) string {
+	switch t {
+	case prompb.MetricTypeCounter:
+		return "counter"
+	case prompb.MetricTypeGauge:
+		return "gauge"
+	case prompb.MetricTypeHistogram:
+		return "histogram"
+	case prompb.MetricTypeGaugeHistogram:
+		return "gaugehistogram"
+	case prompb.MetricTypeSummary:
+		return "summary"
+	case prompb.MetricTypeInfo:
+		return "info"
+	case prompb.MetricTypeStateset:
+		return "stateset"
+	}
+	return "unknown"
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}

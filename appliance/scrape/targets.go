@@ -1,0 +1,111 @@
+package scrape
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/VictoriaMetrics/VictoriaMetrics/lib/promscrape"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/vigil-monitoring/vigil/web"
+)
+
+// The target status lives in lib/promscrape's unexported globals; the only
+// exported view of it is WriteAPIV1Targets, Prometheus' JSON. The methods
+// below read that JSON back into web's types, keeping only the targets of
+// the jobs this Scraper runs (the library's list of dropped targets is
+// process-wide and keeps entries of jobs that a reload removed).
+
+// libTargets is what WriteAPIV1Targets writes.
+type libTargets struct {
+	Data struct {
+		ActiveTargets []struct {
+			DiscoveredLabels   map[string]string `json:"discoveredLabels"`
+			Labels             map[string]string `json:"labels"`
+			ScrapePool         string            `json:"scrapePool"`
+			ScrapeURL          string            `json:"scrapeUrl"`
+			LastError          string            `json:"lastError"`
+			LastScrape         time.Time         `json:"lastScrape"`
+			LastScrapeDuration float64           `json:"lastScrapeDuration"`
+			Health             string            `json:"health"`
+		} `json:"activeTargets"`
+		DroppedTargets []struct {
+			DiscoveredLabels map[string]string `json:"discoveredLabels"`
+		} `json:"droppedTargets"`
+	} `json:"data"`
+}
+
+func (s *Scraper) libTargets(state string) *libTargets {
+	var buf bytes.Buffer
+	promscrape.WriteAPIV1Targets(&buf, state, "")
+	var lt libTargets
+	if err := json.Unmarshal(buf.Bytes(), &lt); err != nil {
+		s.warnRarely("cannot read the scrape targets' status", err)
+	}
+	return &lt
+}
+
+func (s *Scraper) scrapes(job string) bool {
+	jobs := s.jobs.Load()
+	return jobs != nil && slices.Contains(*jobs, job)
+}
+
+// ActiveTargets implements web.TargetsProvider.
+func (s *Scraper) ActiveTargets() []web.Target {
+	lt := s.libTargets("active")
+	var out []web.Target
+	for _, t := range lt.Data.ActiveTargets {
+		if !s.scrapes(t.ScrapePool) {
+			continue
+		}
+		wt := web.Target{
+			DiscoveredLabels:   labels.FromMap(t.DiscoveredLabels),
+			Labels:             labels.FromMap(t.Labels),
+			ScrapePool:         t.ScrapePool,
+			ScrapeURL:          t.ScrapeURL,
+			LastError:          t.LastError,
+			LastScrape:         t.LastScrape,
+			LastScrapeDuration: time.Duration(t.LastScrapeDuration * float64(time.Second)),
+			Health:             web.TargetHealth(t.Health),
+			ScrapeInterval:     labelDuration(t.DiscoveredLabels, "__scrape_interval__"),
+			ScrapeTimeout:      labelDuration(t.DiscoveredLabels, "__scrape_timeout__"),
+		}
+		if t.LastScrape.Unix() <= 0 {
+			// Not scraped yet: the library says "down" at the Unix epoch,
+			// Prometheus "unknown" at the zero time.
+			wt.Health = web.TargetHealthUnknown
+			wt.LastScrape = time.Time{}
+		}
+		out = append(out, wt)
+	}
+	return out
+}
+
+// DroppedTargets implements web.TargetsProvider. The library keeps at
+// most -promscrape.maxDroppedTargets (10,000) of them, so the counts are
+// of that list.
+func (s *Scraper) DroppedTargets() ([]web.DroppedTarget, map[string]int) {
+	lt := s.libTargets("dropped")
+	var out []web.DroppedTarget
+	counts := map[string]int{}
+	for _, t := range lt.Data.DroppedTargets {
+		job := t.DiscoveredLabels["job"]
+		if !s.scrapes(job) {
+			continue
+		}
+		out = append(out, web.DroppedTarget{DiscoveredLabels: labels.FromMap(t.DiscoveredLabels), ScrapePool: job})
+		counts[job]++
+	}
+	return out, counts
+}
+
+func labelDuration(ls map[string]string, name string) time.Duration {
+	d, err := model.ParseDuration(ls[name])
+	if err != nil {
+		return 0
+	}
+	return time.Duration(d)
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -72,8 +73,12 @@ type Storage struct {
 	opts Options
 	vm   *vmstorage.Storage
 
-	wal       *wal           // nil with Options.NoWAL
-	limits    *seriesLimiter // nil without cardinality limits
+	wal    *wal           // nil with Options.NoWAL
+	limits *seriesLimiter // nil without cardinality limits
+
+	// addSlots bounds concurrent AddRows calls to the number of cores, as
+	// lib/storage asks: more only contend for its row shards and memory.
+	addSlots  chan struct{}
 	metrics   *storeMetrics
 	closeOnce sync.Once
 }
@@ -103,7 +108,7 @@ func Open(dir string, opts Options) (*Storage, error) {
 		opts.Logger = slog.Default()
 	}
 	vm := vmstorage.MustOpenStorage(path, vmstorage.OpenOptions{Retention: opts.Retention})
-	s := &Storage{path: path, opts: opts, vm: vm}
+	s := &Storage{path: path, opts: opts, vm: vm, addSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	s.limits = newSeriesLimiter(opts.MaxSeries, opts.MaxSeriesPerMetric, opts.SeriesLimitWindow)
 	if !opts.NoWAL {
 		w, err := openWAL(filepath.Join(dir, "wal"), vm, opts.WALSyncInterval, opts.Logger.With("component", "wal"))
@@ -177,7 +182,9 @@ func (s *Storage) Append(rows *Rows) error {
 		}
 	}
 	// 64 precision bits keep every float64 exactly.
+	s.addSlots <- struct{}{}
 	s.vm.AddRows(mrs, 64)
+	<-s.addSlots
 	if limitErr != nil {
 		return limitErr
 	}

@@ -66,6 +66,7 @@ type Appliance struct {
 	storage    *storage.Storage
 	pushed     *pushgateway
 	engine     *promql.Engine
+	rules      *ruleRunner
 	metrics    *selfMetrics
 	backups    *backupRunner
 	backupJob  *backupJob // nil without --backup.dir
@@ -231,6 +232,10 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	if tlsConfig != nil {
 		a.url = "https://" + strings.TrimPrefix(a.url, "http://")
 	}
+	if a.rules, err = startRules(cfg, a.engine, a.storage, a.stateDB, p, externalURL(cfg, a.url), a.log); err != nil {
+		return err
+	}
+	a.components = append(a.components, a.rules)
 
 	handler := web.New(web.Options{
 		MaxRequestBodyBytes: int64(cfg.Web.MaxRequestBytes),
@@ -252,6 +257,9 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		Pushgateway: a.pushed.groups,
 		Auth:        a.users,
 		Backup:      backupAPI{a},
+		Rules:       a.rules,
+		Alerts:      a.rules,
+		History:     a.rules,
 		Logger:      a.log,
 	})
 
@@ -397,6 +405,9 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 		// wait for it to let go of the storage. Nothing unlocks: the
 		// appliance does not start again.
 		a.backups.mu.Lock()
+	}
+	if a.rules != nil {
+		a.rules.stop()
 	}
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {

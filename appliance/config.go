@@ -42,6 +42,7 @@ type Config struct {
 	Web         WebConfig         `yaml:"web"`
 	Memory      MemoryConfig      `yaml:"memory"`
 	Backup      BackupConfig      `yaml:"backup"`
+	Rules       RulesConfig       `yaml:"rules"`
 
 	// EnableFeature lists Prometheus feature names (--enable-feature).
 	EnableFeature []string `yaml:"enable_feature,flow"`
@@ -190,6 +191,7 @@ func DefaultConfig() Config {
 		Web:    WebConfig{MaxRequestBytes: 64 << 20},
 		Memory: MemoryConfig{AllowedBytes: 0},
 		Backup: BackupConfig{Schedule: "@daily", Keep: 7},
+		Rules:  defaultRulesConfig(),
 		Log:    LogConfig{Level: "info", Format: "logfmt"},
 	}
 }
@@ -275,6 +277,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateTLS(bad, checkReadable)
 	c.validateBackup(bad)
+	c.Rules.validate(bad)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level", quoteIfEmpty(c.Log.Level), "must be one of %s", strings.Join(logLevels, ", "))

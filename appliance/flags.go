@@ -83,6 +83,12 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 	def("backup.schedule", "SPEC", "when to back up: a cron spec (\"0 3 * * *\"), @daily, @hourly or @every DURATION", str(&c.Backup.Schedule))
 	def("backup.keep", "N", "how many scheduled backups to keep; the oldest beyond are removed", intFlag{&c.Backup.Keep})
 
+	group("Rules")
+	def("rules.files", "FILE,...", "Prometheus rule files or globs to evaluate; repeatable", &listFlag{p: &c.Rules.Files})
+	def("rules.builtin", "", "load the built-in Panic-platform rules", boolFlag{&c.Rules.Builtin})
+	def("rules.evaluation-interval", "DURATION", "interval of the rule groups that give none", durationFlag{&c.Rules.EvaluationInterval})
+	def("rules.history-retention", "DURATION", "how long the alert history is kept", durationFlag{&c.Rules.HistoryRetention})
+
 	group("Logging")
 	def("log.level", "LEVEL", "least severe level logged: "+strings.Join(logLevels, ", "), str(&c.Log.Level))
 	def("log.format", "FORMAT", "log line format: "+strings.Join(logFormats, " or "), str(&c.Log.Format))

@@ -54,6 +54,7 @@ var routeAccess = map[string]auth.Role{
 	"/api/v1/scrape_pools":       auth.RoleViewer,
 	"/api/v1/rules":              auth.RoleViewer,
 	"/api/v1/alerts":             auth.RoleViewer,
+	"/api/v1/alerts/history":     auth.RoleViewer,
 	"/api/v1/alertmanagers":      auth.RoleViewer,
 	"/api/v1/status/buildinfo":   auth.RoleViewer,
 	"/api/v1/status/config":      auth.RoleViewer,

@@ -80,6 +80,9 @@ type Deps struct {
 	Rules         RulesProvider
 	Alerts        AlertsProvider
 	Alertmanagers AlertmanagersProvider
+	// History, the alert history, serves /api/v1/alerts/history; nil
+	// answers [].
+	History AlertHistoryProvider
 
 	// Pushgateway holds the groups pushed to /metrics/job/...; nil
 	// disables that API.
@@ -135,6 +138,7 @@ func New(opts Options, deps Deps) *Server {
 	s.registerOps(e)
 	s.registerAuth(e)
 	s.registerAPI(e)
+	s.registerAlertHistory(e)
 	s.registerIngest(e)
 	s.registerBackup(e)
 	return s

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // vigil check rules answers like promtool check rules: SUCCESS with the
@@ -32,5 +36,128 @@ func TestCheckRules(t *testing.T) {
 
 	if _, _, code := runVigil(t, "check", "rules"); code != 2 {
 		t.Errorf("check rules without files: exit code %d, want 2", code)
+	}
+}
+
+// The rules run in the real binary: alerts appear in /api/v1/alerts and
+// /api/v1/rules next to the built-in groups, their transitions in
+// /api/v1/alerts/history, and a restart restores them unchanged (pending
+// mid-`for` with its ActiveAt, firing with its value) before any new
+// evaluation.
+func TestRulesEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "alerts.yml")
+	write := func(interval string) {
+		yml := "groups:\n  - name: e2e\n    interval: " + interval + "\n    rules:\n" +
+			"      - alert: Waiting\n        expr: vector(1)\n        for: 1h\n" +
+			"      - alert: Burning\n        expr: vector(2)\n        annotations:\n          summary: 'value {{ $value }}'\n" +
+			"      - record: e2e:one\n        expr: vector(1)\n"
+		if err := os.WriteFile(rulesFile, []byte(yml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1s")
+	dataDir := filepath.Join(dir, "data")
+	p := startVigilProcess(t, "--data-dir="+dataDir, "--rules.files="+rulesFile)
+	c := adminClient()
+	type alert struct {
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+		State       string            `json:"state"`
+		ActiveAt    time.Time         `json:"activeAt"`
+		Value       string            `json:"value"`
+	}
+	alerts := func(base string) map[string]alert {
+		var body struct {
+			Data struct {
+				Alerts []alert `json:"alerts"`
+			} `json:"data"`
+		}
+		getJSON(t, c, base+"/api/v1/alerts", &body)
+		out := map[string]alert{}
+		for _, a := range body.Data.Alerts {
+			out[a.Labels["alertname"]] = a
+		}
+		return out
+	}
+	var before map[string]alert
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		before = alerts(p.BaseURL)
+		if before["Waiting"].State == "pending" && before["Burning"].State == "firing" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alerts did not appear: %+v\n%s", before, p.Stderr())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := before["Burning"].Annotations["summary"]; got != "value 2" {
+		t.Errorf("summary %q", got)
+	}
+
+	var rules struct {
+		Data struct {
+			Groups []struct {
+				Name  string `json:"name"`
+				File  string `json:"file"`
+				Rules []struct {
+					Name   string `json:"name"`
+					Health string `json:"health"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	getJSON(t, c, p.BaseURL+"/api/v1/rules", &rules)
+	names := map[string]bool{}
+	for _, g := range rules.Data.Groups {
+		names[g.Name] = true
+	}
+	for _, want := range []string{"panic-platform-aggregations", "panic-platform-alerts", "e2e"} {
+		if !names[want] {
+			t.Errorf("/api/v1/rules has no group %s: %+v", want, rules.Data.Groups)
+		}
+	}
+
+	var hist struct {
+		Data []struct {
+			Rule string `json:"rule"`
+			From string `json:"from"`
+			To   string `json:"to"`
+		} `json:"data"`
+	}
+	getJSON(t, c, p.BaseURL+`/api/v1/alerts/history?match[]={alertname="Burning"}`, &hist)
+	if len(hist.Data) == 0 || hist.Data[0].Rule != "Burning" || hist.Data[0].From != "inactive" || hist.Data[0].To != "firing" {
+		t.Errorf("history of Burning: %+v", hist.Data)
+	}
+
+	// Restart with the group evaluated only hourly: what /api/v1/alerts
+	// shows right after the start is the restored state.
+	p.Stop()
+	write("1h")
+	p = startVigilProcess(t, "--data-dir="+dataDir, "--rules.files="+rulesFile)
+	after := alerts(p.BaseURL)
+	for _, name := range []string{"Waiting", "Burning"} {
+		b, a := before[name], after[name]
+		if a.State != b.State || !a.ActiveAt.Equal(b.ActiveAt) || a.Value != b.Value || a.Annotations["summary"] != b.Annotations["summary"] {
+			t.Errorf("%s changed across the restart:\nbefore %+v\nafter  %+v", name, b, a)
+		}
+	}
+	p.Stop()
+}
+
+func getJSON(t *testing.T, c *http.Client, url string, into any) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %s %s", url, resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 }

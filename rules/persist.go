@@ -1,0 +1,247 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"go.etcd.io/bbolt"
+)
+
+// The buckets of the state file that the rules own.
+var (
+	// alertStateBucket holds, per group key, every alert of the group's
+	// alerting rules with all its timers, rewritten after each evaluation.
+	alertStateBucket = []byte("rules.alert_state")
+	// historyBucket holds every alert transition under a key of the
+	// transition's time (Unix nanoseconds, big-endian) and a sequence
+	// number, so that a time range is a cursor range.
+	historyBucket = []byte("rules.alert_history")
+)
+
+// stateStore keeps alert state and history in the bbolt state file.
+type stateStore struct {
+	db        *bbolt.DB
+	retention time.Duration
+}
+
+func newStateStore(db *bbolt.DB, retention time.Duration) (*stateStore, error) {
+	err := db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{alertStateBucket, historyBucket} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rules: cannot create the alert buckets in the state file: %w", err)
+	}
+	return &stateStore{db: db, retention: retention}, nil
+}
+
+// float is a float64 that survives JSON, NaN and infinities included.
+type float float64
+
+func (f float) MarshalJSON() ([]byte, error) {
+	return strconv.AppendQuote(nil, strconv.FormatFloat(float64(f), 'g', -1, 64)), nil
+}
+
+func (f *float) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	*f = float(v)
+	return err
+}
+
+// storedAlert is an Alert as the state file holds it.
+type storedAlert struct {
+	Labels          labels.Labels `json:"labels"`
+	Annotations     labels.Labels `json:"annotations"`
+	State           AlertState    `json:"state"`
+	Value           float         `json:"value"`
+	ActiveAt        time.Time     `json:"activeAt"`
+	FiredAt         time.Time     `json:"firedAt"`
+	ResolvedAt      time.Time     `json:"resolvedAt"`
+	KeepFiringSince time.Time     `json:"keepFiringSince"`
+}
+
+// storedRule is the state of one alerting rule, found again by identity.
+type storedRule struct {
+	Identity string        `json:"identity"`
+	Alerts   []storedAlert `json:"alerts"`
+}
+
+func toStored(a Alert) storedAlert {
+	return storedAlert{a.Labels, a.Annotations, a.State, float(a.Value), a.ActiveAt, a.FiredAt, a.ResolvedAt, a.KeepFiringSince}
+}
+
+func (s storedAlert) alert() Alert {
+	return Alert{Labels: s.Labels, Annotations: s.Annotations, State: s.State, Value: float64(s.Value),
+		ActiveAt: s.ActiveAt, FiredAt: s.FiredAt, ResolvedAt: s.ResolvedAt, KeepFiringSince: s.KeepFiringSince}
+}
+
+// save writes the state of g's alerting rules and the transitions of its
+// last evaluation, and drops history older than the retention, in one
+// transaction.
+func (st *stateStore) save(g *Group, changes []Transition, now time.Time) error {
+	var rs []storedRule
+	for _, rule := range g.rules {
+		if r, ok := rule.(*alertingRule); ok {
+			sr := storedRule{Identity: r.identity()}
+			for _, a := range r.alerts() {
+				sr.Alerts = append(sr.Alerts, toStored(a))
+			}
+			rs = append(rs, sr)
+		}
+	}
+	if len(rs) == 0 && len(changes) == 0 {
+		return nil
+	}
+	state, err := json.Marshal(rs)
+	if err != nil {
+		return err
+	}
+	return st.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(alertStateBucket).Put([]byte(g.key()), state); err != nil {
+			return err
+		}
+		h := tx.Bucket(historyBucket)
+		for _, c := range changes {
+			seq, _ := h.NextSequence()
+			v, err := json.Marshal(storedTransition{c.Group, c.Rule, c.Labels, c.From, c.To, c.At, float(c.Value)})
+			if err != nil {
+				return err
+			}
+			if err := h.Put(historyKey(c.At, seq), v); err != nil {
+				return err
+			}
+		}
+		if st.retention > 0 {
+			cutoff := historyKey(now.Add(-st.retention), 0)
+			c := h.Cursor()
+			for k, _ := c.First(); k != nil && bytes.Compare(k, cutoff) < 0; k, _ = c.First() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// load returns the stored alerts of g's rules, by rule identity.
+func (st *stateStore) load(key string) (map[string][]Alert, error) {
+	out := map[string][]Alert{}
+	err := st.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(alertStateBucket).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		var rs []storedRule
+		if err := json.Unmarshal(v, &rs); err != nil {
+			return fmt.Errorf("rules: the stored alert state of group %q is corrupt: %w", key, err)
+		}
+		for _, r := range rs {
+			for _, a := range r.Alerts {
+				out[r.Identity] = append(out[r.Identity], a.alert())
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// forgetGroups drops the stored state of every group not in keep.
+func (st *stateStore) forgetGroups(keep map[string]bool) error {
+	return st.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(alertStateBucket)
+		var gone [][]byte
+		b.ForEach(func(k, _ []byte) error {
+			if !keep[string(k)] {
+				gone = append(gone, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range gone {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+type storedTransition struct {
+	Group  string        `json:"group"`
+	Rule   string        `json:"rule"`
+	Labels labels.Labels `json:"labels"`
+	From   AlertState    `json:"from"`
+	To     AlertState    `json:"to"`
+	At     time.Time     `json:"at"`
+	Value  float         `json:"value"`
+}
+
+func historyKey(t time.Time, seq uint64) []byte {
+	k := make([]byte, 16)
+	ns := t.UnixNano()
+	if ns < 0 {
+		ns = 0
+	}
+	binary.BigEndian.PutUint64(k, uint64(ns))
+	binary.BigEndian.PutUint64(k[8:], seq)
+	return k
+}
+
+// history returns the transitions from start to end (inclusive) whose
+// labels match any of the matcher sets (all when there are none), oldest
+// first, at most limit of them (0: no limit).
+func (st *stateStore) history(sets [][]*labels.Matcher, start, end time.Time, limit int) ([]Transition, error) {
+	out := []Transition{}
+	err := st.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(historyBucket).Cursor()
+		last := historyKey(end, math.MaxUint64)
+		for k, v := c.Seek(historyKey(start, 0)); k != nil && bytes.Compare(k, last) <= 0; k, v = c.Next() {
+			var t storedTransition
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("rules: corrupt alert history entry: %w", err)
+			}
+			if !matchesAny(t.Labels, sets) {
+				continue
+			}
+			out = append(out, Transition{t.Group, t.Rule, t.Labels, t.From, t.To, t.At, float64(t.Value)})
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func matchesAny(ls labels.Labels, sets [][]*labels.Matcher) bool {
+	if len(sets) == 0 {
+		return true
+	}
+	for _, ms := range sets {
+		ok := true
+		for _, m := range ms {
+			if !m.Matches(ls.Get(m.Name)) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}

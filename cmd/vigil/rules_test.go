@@ -126,7 +126,14 @@ func TestRulesEndToEnd(t *testing.T) {
 			To   string `json:"to"`
 		} `json:"data"`
 	}
-	getJSON(t, c, p.BaseURL+`/api/v1/alerts/history?match[]={alertname="Burning"}`, &hist)
+	// The history is written right after the evaluation that the alerts
+	// already show.
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		getJSON(t, c, p.BaseURL+`/api/v1/alerts/history?match[]={alertname="Burning"}`, &hist)
+		if len(hist.Data) > 0 || time.Now().After(end) {
+			break
+		}
+	}
 	if len(hist.Data) == 0 || hist.Data[0].Rule != "Burning" || hist.Data[0].From != "inactive" || hist.Data[0].To != "firing" {
 		t.Errorf("history of Burning: %+v", hist.Data)
 	}

@@ -67,6 +67,7 @@ type Appliance struct {
 	pushed     *pushgateway
 	engine     *promql.Engine
 	rules      *ruleRunner
+	scrape     *scrapeRunner
 	metrics    *selfMetrics
 	backups    *backupRunner
 	backupJob  *backupJob // nil without --backup.dir
@@ -136,7 +137,7 @@ func notices(cfg Config) []string {
 		n = append(n, "demo: not yet available in this build; --demo is ignored")
 	}
 	if cfg.Files.Prometheus != "" {
-		n = append(n, fmt.Sprintf("prometheus config: %s is accepted but not used yet in this build (no scraping, rules or remote_write)", cfg.Files.Prometheus))
+		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs are scraped; rule_files, remote_write and alerting are not used yet in this build", cfg.Files.Prometheus))
 	}
 	if cfg.Files.Alertmanager != "" {
 		n = append(n, fmt.Sprintf("alertmanager config: %s is accepted but not used yet in this build (no notifications)", cfg.Files.Alertmanager))
@@ -232,6 +233,10 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	if tlsConfig != nil {
 		a.url = "https://" + strings.TrimPrefix(a.url, "http://")
 	}
+	if a.scrape, err = startScrape(cfg, a.storage, a.url, a.log); err != nil {
+		return err
+	}
+	a.components = append(a.components, a.scrape)
 	if a.rules, err = startRules(cfg, a.engine, a.storage, a.stateDB, p, externalURL(cfg, a.url), a.log); err != nil {
 		return err
 	}
@@ -258,6 +263,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		Auth:        a.users,
 		Backup:      backupAPI{a},
 		Rules:       a.rules,
+		Targets:     a.scrape.s,
 		Alerts:      a.rules,
 		History:     a.rules,
 		Logger:      a.log,
@@ -405,6 +411,9 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 		// wait for it to let go of the storage. Nothing unlocks: the
 		// appliance does not start again.
 		a.backups.mu.Lock()
+	}
+	if a.scrape != nil {
+		a.scrape.stop()
 	}
 	if a.rules != nil {
 		a.rules.stop()

@@ -1,0 +1,51 @@
+package appliance
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"github.com/vigil-monitoring/vigil/appliance/scrape"
+	"github.com/vigil-monitoring/vigil/storage"
+)
+
+// scrapeRunner is the scrape capability as the appliance runs it: the jobs
+// of --config.prometheus plus Vigil's own metrics (job vigil), reloaded
+// with the rest of the configuration.
+type scrapeRunner struct {
+	s *scrape.Scraper
+}
+
+var _ component = (*scrapeRunner)(nil)
+
+// startScrape starts scraping; a prometheus.yml that does not validate
+// stops the start, naming the file, the line and the option. selfURL is
+// where Vigil is reached, whose host:port becomes the self-scrape's
+// instance label.
+func startScrape(cfg Config, st *storage.Storage, selfURL string, log *slog.Logger) (*scrapeRunner, error) {
+	var instance string
+	if u, err := url.Parse(selfURL); err == nil {
+		instance = u.Host
+	}
+	s := scrape.New(scrape.Options{Storage: st, Logger: log, SelfInstance: instance})
+	if err := s.Start(cfg.Files.Prometheus); err != nil {
+		if cfg.Files.Prometheus != "" {
+			return nil, fmt.Errorf("--config.prometheus: %w", err)
+		}
+		return nil, fmt.Errorf("cannot start scraping: %w", err)
+	}
+	return &scrapeRunner{s: s}, nil
+}
+
+// Reload re-reads --config.prometheus; on error the running scrape
+// configuration is kept.
+func (r *scrapeRunner) Reload(cfg Config) (bool, error) {
+	changed, err := r.s.Reload(cfg.Files.Prometheus)
+	if err != nil {
+		return false, fmt.Errorf("--config.prometheus: %w", err)
+	}
+	return changed, nil
+}
+
+// stop stops storing scraped samples; call it before the storage closes.
+func (r *scrapeRunner) stop() { r.s.Stop() }

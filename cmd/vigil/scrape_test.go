@@ -1,0 +1,153 @@
+//go:build unix
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Scraping end to end: the binary scrapes a client_golang exporter on
+// 127.0.0.1 from --config.prometheus, and the values are queried back
+// through the query API, with authentication on.
+
+func TestScrapeEndToEnd(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	orders := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orders_total", Help: "Orders."}, []string{"zone"})
+	reg.MustRegister(orders)
+	orders.WithLabelValues("downtown").Add(42)
+	exporter := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer exporter.Close()
+	host := strings.TrimPrefix(exporter.URL, "http://")
+
+	dir := t.TempDir()
+	promFile := filepath.Join(dir, "prometheus.yml")
+	good := fmt.Sprintf(`
+global:
+  scrape_interval: 1s
+rule_files: [rules.yml]
+scrape_configs:
+  - job_name: shop
+    static_configs: [{targets: [%q], labels: {env: e2e}}]
+`, host)
+	writeScrapeConfig(t, promFile, good)
+	p := startVigilProcess(t, "--config.prometheus="+promFile)
+	defer p.Stop()
+	c := adminClient()
+
+	// The exporter's value, then the self-scrape's up, through the query API.
+	waitQuery(t, c, p.BaseURL, `orders_total{job="shop",env="e2e",instance="`+host+`",zone="downtown"}`, "42")
+	waitQuery(t, c, p.BaseURL, `up{job="vigil"}`, "1")
+	waitQuery(t, c, p.BaseURL, `scrape_samples_scraped{job="shop"} > 0`, "")
+
+	var targets struct {
+		Data struct {
+			ActiveTargets []struct {
+				ScrapePool string            `json:"scrapePool"`
+				Health     string            `json:"health"`
+				Labels     map[string]string `json:"labels"`
+				LastError  string            `json:"lastError"`
+			} `json:"activeTargets"`
+		} `json:"data"`
+	}
+	scrapeGetJSON(t, c, p.BaseURL+"/api/v1/targets?state=active", &targets)
+	pools := map[string]string{}
+	for _, tg := range targets.Data.ActiveTargets {
+		pools[tg.ScrapePool] = tg.Health
+	}
+	if pools["shop"] != "up" || pools["vigil"] != "up" {
+		t.Errorf("/api/v1/targets: %+v", targets.Data.ActiveTargets)
+	}
+
+	// A configuration that does not validate is refused with the reason,
+	// and scraping goes on with the running one.
+	writeScrapeConfig(t, promFile, good+"    scrape_protocols: [PrometheusProto]\n")
+	code, body := statusOf(t, c, http.MethodPost, p.BaseURL+"/-/reload", "", nil)
+	if code == http.StatusOK || !strings.Contains(strings.ReplaceAll(body, `\"`, `"`), `prometheus.yml:8: unsupported option "scrape_protocols"`) {
+		t.Errorf("POST /-/reload with an unsupported option = %d %s", code, body)
+	}
+	orders.WithLabelValues("downtown").Add(1)
+	waitQuery(t, c, p.BaseURL, `orders_total{job="shop"}`, "43")
+
+	// SIGHUP reloads too: the job is renamed.
+	writeScrapeConfig(t, promFile, strings.Replace(good, "job_name: shop", "job_name: store", 1))
+	p.Signal(syscall.SIGHUP)
+	waitQuery(t, c, p.BaseURL, `orders_total{job="store"}`, "43")
+	// The old job's series are marked stale at once, not after 5 minutes.
+	waitQuery(t, c, p.BaseURL, `absent(orders_total{job="shop"})`, "1")
+
+	// The exporter stops: up == 0, and its series leave instant queries.
+	exporter.Close()
+	waitQuery(t, c, p.BaseURL, `up{job="store"}`, "0")
+	waitQuery(t, c, p.BaseURL, `absent(orders_total{job="store"})`, "1")
+}
+
+func TestScrapeBadConfigStopsTheStart(t *testing.T) {
+	promFile := filepath.Join(t.TempDir(), "prometheus.yml")
+	writeScrapeConfig(t, promFile, "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: [a:1]}]\n    scrape_protocols: [PrometheusProto]\n")
+	_, stderr, code := runVigil(t, "--config.prometheus="+promFile, "--data-dir="+t.TempDir(), "--listen=127.0.0.1:0", "--auth=none")
+	if code == 0 || !strings.Contains(stderr, `prometheus.yml:4: unsupported option "scrape_protocols" in a scrape config`) {
+		t.Errorf("vigil with an unsupported option: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// waitQuery polls an instant query until its single result has value want
+// ("" for any value), for up to 20s.
+func waitQuery(t *testing.T, c *http.Client, baseURL, query, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		var res struct {
+			Data struct {
+				Result []struct {
+					Value [2]any `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		scrapeGetJSON(t, c, baseURL+"/api/v1/query?query="+url.QueryEscape(query), &res)
+		last = fmt.Sprint(res.Data.Result)
+		if len(res.Data.Result) == 1 && (want == "" || res.Data.Result[0].Value[1] == want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("query %s: want one result of value %q, last got %s", query, want, last)
+}
+
+func scrapeGetJSON(t *testing.T, c *http.Client, u string, into any) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", u, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+}
+
+func writeScrapeConfig(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path+".tmp", []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -137,7 +137,7 @@ func notices(cfg Config) []string {
 		n = append(n, "demo: not yet available in this build; --demo is ignored")
 	}
 	if cfg.Files.Prometheus != "" {
-		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs are scraped; rule_files, remote_write and alerting are not used yet in this build", cfg.Files.Prometheus))
+		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs and rule_files are used; remote_write and alerting are not used yet in this build", cfg.Files.Prometheus))
 	}
 	if cfg.Files.Alertmanager != "" {
 		n = append(n, fmt.Sprintf("alertmanager config: %s is accepted but not used yet in this build (no notifications)", cfg.Files.Alertmanager))
@@ -237,7 +237,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.components = append(a.components, a.scrape)
-	if a.rules, err = startRules(cfg, a.engine, a.storage, a.stateDB, p, externalURL(cfg, a.url), a.log); err != nil {
+	if a.rules, err = startRules(cfg, a.engine, a.storage, a.stateDB, p, externalURL(cfg, a.url), a.scrape.ruleFiles, a.scrape.evaluationInterval(), a.log); err != nil {
 		return err
 	}
 	a.components = append(a.components, a.rules)

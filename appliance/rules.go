@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -19,8 +20,8 @@ import (
 )
 
 // RulesConfig is the rule evaluation: Prometheus rule files and the
-// built-in Panic-platform rules. Until --config.prometheus's rule_files
-// are read, the files come from here.
+// built-in Panic-platform rules. The rule_files of --config.prometheus are
+// loaded too, next to Files.
 type RulesConfig struct {
 	// Files are rule files or globs (rules/*.yml).
 	Files []string `yaml:"files,omitempty"`
@@ -36,11 +37,12 @@ func defaultRulesConfig() RulesConfig {
 	return RulesConfig{Builtin: true, EvaluationInterval: Duration(time.Minute), HistoryRetention: Duration(30 * 24 * time.Hour)}
 }
 
-// ruleFiles expands the globs of c.Files; a pattern that matches nothing
-// is kept as is, so that loading it says the file is missing.
-func (c RulesConfig) ruleFiles() []string {
+// ruleFiles expands the globs of c.Files and of extra (prometheus.yml's
+// rule_files); a pattern that matches nothing is kept as is, so that
+// loading it says the file is missing.
+func (c RulesConfig) ruleFiles(extra []string) []string {
 	var out []string
-	for _, f := range c.Files {
+	for _, f := range append(slices.Clone(c.Files), extra...) {
 		m, err := filepath.Glob(f)
 		if err != nil || len(m) == 0 {
 			out = append(out, f)
@@ -58,6 +60,10 @@ type ruleRunner struct {
 	parser parser.Parser
 	log    *slog.Logger
 	cfg    RulesConfig
+
+	// promFiles returns the rule_files of the running prometheus.yml,
+	// which the scrape capability reads and reloads.
+	promFiles func() []string
 }
 
 var (
@@ -69,9 +75,13 @@ var (
 
 // startRules loads the rules (a bad file stops the start, naming file and
 // line), restores the alert state kept in db and starts the schedule.
-func startRules(cfg Config, engine *promql.Engine, st *storage.Storage, db *bbolt.DB, p parser.Parser, extURL string, log *slog.Logger) (*ruleRunner, error) {
+//
+// promFiles gives prometheus.yml's rule_files; promInterval is its
+// global.evaluation_interval, which, when set, is the interval of groups
+// that give none, as in Prometheus.
+func startRules(cfg Config, engine *promql.Engine, st *storage.Storage, db *bbolt.DB, p parser.Parser, extURL string, promFiles func() []string, promInterval time.Duration, log *slog.Logger) (*ruleRunner, error) {
 	log = log.With("component", "rules")
-	groups, err := rules.Load(cfg.Rules.ruleFiles(), cfg.Rules.Builtin, p)
+	groups, err := rules.Load(cfg.Rules.ruleFiles(promFiles()), cfg.Rules.Builtin, p)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the rules:\n%w", err)
 	}
@@ -80,7 +90,7 @@ func startRules(cfg Config, engine *promql.Engine, st *storage.Storage, db *bbol
 		Query:            rules.EngineQuery(engine, st),
 		Appender:         st,
 		DB:               db,
-		DefaultInterval:  cfg.Rules.EvaluationInterval.Std(),
+		DefaultInterval:  cmp.Or(promInterval, cfg.Rules.EvaluationInterval.Std()),
 		HistoryRetention: cfg.Rules.HistoryRetention.Std(),
 		ExternalURL:      u,
 		Logger:           log,
@@ -92,8 +102,8 @@ func startRules(cfg Config, engine *promql.Engine, st *storage.Storage, db *bbol
 		return nil, err
 	}
 	m.Start()
-	log.Info("rules loaded", "groups", len(groups), "files", len(cfg.Rules.Files), "builtin", cfg.Rules.Builtin)
-	return &ruleRunner{m: m, parser: p, log: log, cfg: cfg.Rules}, nil
+	log.Info("rules loaded", "groups", len(groups), "files", len(cfg.Rules.Files)+len(promFiles()), "builtin", cfg.Rules.Builtin)
+	return &ruleRunner{m: m, parser: p, log: log, cfg: cfg.Rules, promFiles: promFiles}, nil
 }
 
 func (r *ruleRunner) stop() { r.m.Stop() }
@@ -101,7 +111,7 @@ func (r *ruleRunner) stop() { r.m.Stop() }
 // Reload re-reads the rule files; a file that does not load keeps the
 // running rules. Rules that did not change keep their alerts.
 func (r *ruleRunner) Reload(cfg Config) (bool, error) {
-	groups, err := rules.Load(cfg.Rules.ruleFiles(), cfg.Rules.Builtin, r.parser)
+	groups, err := rules.Load(cfg.Rules.ruleFiles(r.promFiles()), cfg.Rules.Builtin, r.parser)
 	if err != nil {
 		r.log.Error("rules not reloaded; the running rules stay", "err", err)
 		return false, fmt.Errorf("cannot load the rules:\n%w", err)

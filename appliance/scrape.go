@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"time"
 
 	"github.com/vigil-monitoring/vigil/appliance/scrape"
 	"github.com/vigil-monitoring/vigil/storage"
@@ -45,6 +46,24 @@ func (r *scrapeRunner) Reload(cfg Config) (bool, error) {
 		return false, fmt.Errorf("--config.prometheus: %w", err)
 	}
 	return changed, nil
+}
+
+// ruleFiles returns the rule_files of the running prometheus.yml. The rules
+// reload after the scrape configuration, so they see the new list.
+func (r *scrapeRunner) ruleFiles() []string {
+	if pc := r.s.Config(); pc != nil {
+		return pc.RuleFiles
+	}
+	return nil
+}
+
+// evaluationInterval is prometheus.yml's global.evaluation_interval, 0 when
+// it sets none.
+func (r *scrapeRunner) evaluationInterval() time.Duration {
+	if pc := r.s.Config(); pc != nil {
+		return pc.Global.EvaluationInterval
+	}
+	return 0
 }
 
 // stop stops storing scraped samples; call it before the storage closes.

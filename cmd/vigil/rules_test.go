@@ -168,3 +168,54 @@ func getJSON(t *testing.T, c *http.Client, url string, into any) {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 }
+
+// TestRuleFilesFromPrometheusYML: the rule_files of --config.prometheus are
+// evaluated like --rules.files, and a reload picks up a new list.
+func TestRuleFilesFromPrometheusYML(t *testing.T) {
+	dir := t.TempDir()
+	writeFile := func(name, text string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	writeFile("first.yml", "groups:\n  - name: from-prometheus-yml\n    interval: 1s\n    rules:\n      - record: promyml:one\n        expr: vector(1)\n")
+	writeFile("second.yml", "groups:\n  - name: added-on-reload\n    interval: 1s\n    rules:\n      - record: promyml:two\n        expr: vector(2)\n")
+	promFile := writeFile("prometheus.yml", "global:\n  scrape_interval: 15s\nrule_files:\n  - first.yml\n")
+
+	p := startVigilProcess(t, "--config.prometheus="+promFile)
+	c := adminClient()
+	groups := func() map[string]bool {
+		var body struct {
+			Data struct {
+				Groups []struct {
+					Name string `json:"name"`
+				} `json:"groups"`
+			} `json:"data"`
+		}
+		getJSON(t, c, p.BaseURL+"/api/v1/rules", &body)
+		out := map[string]bool{}
+		for _, g := range body.Data.Groups {
+			out[g.Name] = true
+		}
+		return out
+	}
+	if g := groups(); !g["from-prometheus-yml"] || g["added-on-reload"] {
+		t.Fatalf("groups at start: %v", g)
+	}
+
+	writeFile("prometheus.yml", "global:\n  scrape_interval: 15s\nrule_files:\n  - first.yml\n  - second.yml\n")
+	resp, err := c.Post(p.BaseURL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("reload: %d", resp.StatusCode)
+	}
+	if g := groups(); !g["from-prometheus-yml"] || !g["added-on-reload"] {
+		t.Fatalf("groups after reload: %v\n%s", g, p.Stderr())
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/robfig/cron/v3"
 	"go.etcd.io/bbolt"
@@ -183,6 +185,7 @@ func (m *Manager) scheduleLocked() {
 
 func (m *Manager) tick(g *Group) {
 	if !g.running.CompareAndSwap(false, true) {
+		groupMetric("vigil_rule_group_iterations_missed_total", g).Inc()
 		n := g.missed.Add(1)
 		m.opts.Logger.Warn("rule group evaluation skipped: the previous one still runs", "group", g.Name(), "interval", g.interval, "missed", n)
 		return
@@ -201,8 +204,14 @@ func (m *Manager) tick(g *Group) {
 // evalGroup evaluates g at ts, then persists, logs and notifies.
 func (m *Manager) evalGroup(g *Group, ts time.Time) {
 	env := evalEnv{query: m.opts.Query, externalURL: m.opts.ExternalURL}
+	began := time.Now()
 	res := g.eval(m.ctx, ts, env, m.opts.Appender, m.opts.Now)
+	took := time.Since(began).Seconds()
+	groupMetric("vigil_rule_group_iterations_total", g).Inc()
+	metrics.GetOrCreateFloatCounter(groupMetricName("vigil_rule_group_duration_seconds_total", g)).Add(took)
+	metrics.GetOrCreateGauge(groupMetricName("vigil_rule_group_last_duration_seconds", g), nil).Set(took)
 	if res.err != nil {
+		groupMetric("vigil_rule_evaluation_failures_total", g).Inc()
 		m.opts.Logger.Warn("rule evaluation failed", "group", g.Name(), "file", g.File(), "err", res.err)
 	}
 	for _, c := range res.changes {
@@ -265,4 +274,14 @@ func (m *Manager) History(sets [][]*labels.Matcher, start, end time.Time, limit 
 		return []Transition{}, nil
 	}
 	return m.store.history(sets, start, end, limit)
+}
+
+// groupMetric is a self-metric counter of one rule group, labelled as
+// Prometheus labels its rule_group metrics: "<file>;<group>".
+func groupMetric(name string, g *Group) *metrics.Counter {
+	return metrics.GetOrCreateCounter(groupMetricName(name, g))
+}
+
+func groupMetricName(name string, g *Group) string {
+	return name + `{rule_group=` + strconv.Quote(g.File()+";"+g.Name()) + `}`
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 
@@ -70,6 +71,9 @@ groups:
 	m.Update(groups)
 	m.EvalAll(t0)
 	st.ForceFlush()
+	if n := metrics.GetOrCreateCounter(`vigil_rule_group_iterations_total{rule_group="r.yml;agg"}`).Get(); n < 1 {
+		t.Errorf("self-metric of the group's evaluations: %d", n)
+	}
 
 	direct, err := q(context.Background(), `sum by (zone) (rate(panic_requests_total[5m]))`, t0)
 	if err != nil || len(direct) != 5 {

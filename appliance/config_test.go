@@ -3,6 +3,7 @@ package appliance
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"reflect"
 	"strings"
 	"testing"
@@ -417,5 +418,23 @@ func TestParseFeatures(t *testing.T) {
 		if known, _ := enableFeature(name, &Features{}); !known {
 			t.Errorf("FeatureNames lists %q, which enableFeature does not know", name)
 		}
+	}
+}
+
+// Rule file globs in the config file are relative to the file, like the
+// other paths it names.
+func TestConfigFileRuleFilesRelativeToFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "vigil.yml")
+	if err := os.WriteFile(file, []byte("rules:\n  files: [\"rules/*.yml\", \"/etc/vigil/alerts.yml\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := ParseArgs([]string{"--config=" + file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "rules/*.yml"), "/etc/vigil/alerts.yml"}
+	if !slices.Equal(cfg.Rules.Files, want) {
+		t.Fatalf("rules.files %v, want %v", cfg.Rules.Files, want)
 	}
 }

@@ -77,6 +77,9 @@ func resolvePaths(cfg *Config, file string, data []byte) error {
 		Backup struct {
 			Dir *string `yaml:"dir"`
 		} `yaml:"backup"`
+		Rules struct {
+			Files []string `yaml:"files"`
+		} `yaml:"rules"`
 	}
 	if err := yaml.Unmarshal(data, &set); err != nil {
 		return err
@@ -94,6 +97,11 @@ func resolvePaths(cfg *Config, file string, data []byte) error {
 	resolve(set.Web.TLSCertFile, &cfg.Web.TLSCertFile)
 	resolve(set.Web.TLSKeyFile, &cfg.Web.TLSKeyFile)
 	resolve(set.Backup.Dir, &cfg.Backup.Dir)
+	if len(set.Rules.Files) > 0 {
+		for i := range cfg.Rules.Files {
+			resolve(&set.Rules.Files[0], &cfg.Rules.Files[i])
+		}
+	}
 	return nil
 }
 

@@ -3,8 +3,8 @@ package appliance
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"

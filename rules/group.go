@@ -78,10 +78,6 @@ type recordingRule struct {
 	status evalStatus
 }
 
-func (r *recordingRule) identity() string {
-	return "record\x00" + r.name + "\x00" + r.expr + "\x00" + r.labels.String()
-}
-
 // eval returns the series to record at ts: the query's result renamed and
 // relabelled.
 func (r *recordingRule) eval(ctx context.Context, ts time.Time, env evalEnv) (promql.Vector, error) {

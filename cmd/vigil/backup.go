@@ -260,7 +260,7 @@ func reachError(base string, err error) error {
 	case errors.As(err, &unknownCA), errors.As(err, &hostname):
 		return fmt.Errorf("cannot trust the certificate of Vigil at %s (%v); pass --ca-file=FILE with its certificate or CA", base, err)
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return fmt.Errorf("Vigil at %s serves plain HTTP; pass --url=http://...", base)
+		return fmt.Errorf("%s serves plain HTTP; pass --url=http://", base)
 	}
 	return fmt.Errorf("cannot reach Vigil at %s: is it running? pass --url (%v)", base, err)
 }
@@ -278,19 +278,19 @@ func responseError(base string, resp *http.Response, sentCredentials bool) error
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		if !sentCredentials {
-			return fmt.Errorf("Vigil at %s needs an admin's credentials: pass --token (or set VIGIL_TOKEN), or --user and --password-file", base)
+			return fmt.Errorf("%s needs an admin's credentials: pass --token (or set VIGIL_TOKEN), or --user and --password-file", base)
 		}
-		return fmt.Errorf("Vigil at %s refused the credentials (%s); check the token or password", base, msg)
+		return fmt.Errorf("%s refused the credentials (%s); check the token or password", base, msg)
 	case http.StatusForbidden:
-		return fmt.Errorf("Vigil at %s refused the backup (%s): backups need an admin's credentials", base, msg)
+		return fmt.Errorf("%s refused the backup (%s): backups need an admin's credentials", base, msg)
 	case http.StatusNotFound:
 		return fmt.Errorf("%s has no backup API (404); is it Vigil, and as recent as this command (%s)?", base, appliance.Build().Version)
 	case http.StatusBadRequest:
 		if strings.Contains(msg, "HTTP request to an HTTPS server") {
-			return fmt.Errorf("Vigil at %s serves HTTPS; pass --url=https://%s", base, strings.TrimPrefix(base, "http://"))
+			return fmt.Errorf("%s serves HTTPS; pass --url=https://%s", base, strings.TrimPrefix(base, "http://"))
 		}
 	}
-	return fmt.Errorf("Vigil at %s refused the backup: %s (%s)", base, msg, resp.Status)
+	return fmt.Errorf("%s refused the backup: %s (%s)", base, msg, resp.Status)
 }
 
 func restore(args []string, stdout, stderr io.Writer) error {

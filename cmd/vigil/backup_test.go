@@ -363,7 +363,7 @@ func TestBackupOverTLS(t *testing.T) {
 	}
 	plain := "http://" + listen
 	_, stderr, code = runVigil(t, append([]string{"backup", "--to=" + filepath.Join(t.TempDir(), "d"), "--url=" + plain}, creds...)...)
-	if code != 1 || !strings.Contains(stderr, "Vigil at "+plain+" serves HTTPS; pass --url="+p.BaseURL) {
+	if code != 1 || !strings.Contains(stderr, plain+" serves HTTPS; pass --url="+p.BaseURL) {
 		t.Errorf("vigil backup over plain HTTP to a TLS port: exit %d, stderr:\n%s", code, stderr)
 	}
 	p.Stop()

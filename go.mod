@@ -24,8 +24,8 @@ require (
 
 require (
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
-	github.com/emersion/go-smtp v0.25.1 // indirect
-	github.com/prometheus/alertmanager v0.35.0 // indirect
+	github.com/emersion/go-smtp v0.25.1
+	github.com/prometheus/alertmanager v0.35.0
 )
 
 require (

@@ -9,11 +9,13 @@ import (
 
 	"github.com/vigil-monitoring/vigil/appliance"
 	"github.com/vigil-monitoring/vigil/rules"
+	"github.com/vigil-monitoring/vigil/rules/notify"
 )
 
 const checkUsage = `Usage:
   vigil check config FILE...   validate Vigil config files (the --config format)
   vigil check rules FILE...    validate Prometheus rule files, as promtool check rules does
+  vigil check alertmanager FILE...   validate alertmanager.yml files, as amtool check-config does
 
 Exit codes: 0 every file is valid, 1 a file is not, 2 usage error.
 `
@@ -34,8 +36,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	case "rules":
 		return checkRules(args[1:], stdout, stderr)
 	case "alertmanager":
-		fmt.Fprintf(stderr, "vigil check %s: not available yet in this build; only 'vigil check config' is\n", what)
-		return exitUsage
+		return checkAlertmanager(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vigil check: unknown kind %q\n%s", what, checkUsage)
 		return exitUsage
@@ -108,6 +109,38 @@ func checkRules(files []string, stdout, stderr io.Writer) int {
 			n += len(g.Rules)
 		}
 		fmt.Fprintf(stdout, "  SUCCESS: %d rules found\n", n)
+	}
+	return code
+}
+
+// checkAlertmanager validates each alertmanager.yml as Vigil would load
+// it, printing amtool check-config's lines: "Checking 'FILE'  SUCCESS" and
+// what was found, or "FAILED:" and one error a line.
+func checkAlertmanager(files []string, stdout, stderr io.Writer) int {
+	if len(files) == 0 {
+		fmt.Fprintf(stderr, "vigil check alertmanager: name the file(s) to check, e.g. vigil check alertmanager alertmanager.yml\n")
+		return exitUsage
+	}
+	code := exitOK
+	for _, file := range files {
+		if isHelp(file) {
+			fmt.Fprint(stdout, checkUsage)
+			return exitOK
+		}
+		c, err := notify.LoadFile(file)
+		var tmpls []string
+		if err == nil {
+			tmpls, err = notify.CheckTemplates(c)
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "Checking '%s'  FAILED:\n", file)
+			printLines(stderr, "  ", err)
+			code = exitFailure
+			continue
+		}
+		fmt.Fprintf(stdout, "Checking '%s'  SUCCESS\nFound:\n", file)
+		fmt.Fprintf(stdout, " - global config\n - route\n - %d inhibit rules\n - %d receivers\n - %d templates\n",
+			len(c.InhibitRules), len(c.Receivers), len(tmpls))
 	}
 	return code
 }

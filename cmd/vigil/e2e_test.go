@@ -156,7 +156,7 @@ func TestUsageErrors(t *testing.T) {
 		{"missing config", []string{"--config=" + filepath.Join(dir, "nope.yml")}, "does not exist"},
 		{"stray argument", []string{"run", "extra"}, `unexpected argument "extra"`},
 		{"unknown command", []string{"serve"}, `unknown command "serve"`},
-		{"check alertmanager", []string{"check", "alertmanager", "am.yml"}, "vigil check alertmanager: not available yet in this build"},
+		{"check alertmanager without files", []string{"check", "alertmanager"}, "vigil check alertmanager: name the file(s) to check"},
 		{"check config without files", []string{"check", "config"}, "name the file(s) to check"},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-monitoring/vigil/internal/suggest"
 )
 
 // LoadFile reads a Vigil config file over the defaults. Keys the file does
@@ -195,16 +197,7 @@ func suggestKey(key, section string, keys []string) string {
 			}
 		}
 	}
-	best, bestDist := "", 3
-	for _, k := range keys {
-		if k == normal {
-			return fmt.Sprintf("did you mean %q?", k)
-		}
-		if d := editDistance(normal, k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	if best != "" {
+	if best := suggest.Closest(normal, keys); best != "" {
 		return fmt.Sprintf("did you mean %q?", best)
 	}
 	return ""
@@ -260,25 +253,4 @@ func configKeysByPath(path string) (string, []string) {
 		}
 	}
 	return "", nil
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

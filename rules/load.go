@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-monitoring/vigil/internal/suggest"
 )
 
 // GroupConfig is one validated rule group and the file it came from.
@@ -188,7 +190,7 @@ func (idx *nodeIndex) precheck(file string) []error {
 			}
 			if !slices.Contains(known, k.Value) {
 				msg := fmt.Sprintf("unknown field %q", k.Value)
-				if s := suggest(k.Value, known); s != "" {
+				if s := suggest.Closest(k.Value, known); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				errs = append(errs, fmt.Errorf("%s:%d:%d: %s", file, k.Line, k.Column, msg))
@@ -215,40 +217,6 @@ func (idx *nodeIndex) precheck(file string) []error {
 		}
 	}
 	return errs
-}
-
-// suggest returns the known name closest to name, if it is close.
-func suggest(name string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if len(name) > 2 && (strings.HasPrefix(name, k) || strings.HasPrefix(k, name)) {
-			return k
-		}
-		if d := editDistance(name, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 var (

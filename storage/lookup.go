@@ -100,6 +100,18 @@ var metricTypes = map[string]prompb.MetricType{
 	"unknown":        prompb.MetricTypeUnknown,
 }
 
+// MetricTypeName spells a remote-write metric type as Prometheus'
+// metadata API does ("gaugehistogram"; VictoriaMetrics' String() says
+// "gauge histogram").
+func MetricTypeName(t prompb.MetricType) string {
+	for name, mt := range metricTypes {
+		if mt == t {
+			return name
+		}
+	}
+	return "unknown"
+}
+
 // AppendMetadata records metric metadata for /api/v1/metadata. It is kept
 // in memory and refreshed by every scrape or push that carries it.
 func (s *Storage) AppendMetadata(md []Metadata) {
@@ -126,14 +138,7 @@ func (s *Storage) Metadata(metric string, limit int) []Metadata {
 	rows := s.vm.GetMetadataRows(nil, limit, metric)
 	out := make([]Metadata, 0, len(rows))
 	for _, r := range rows {
-		typ := "unknown"
-		for name, t := range metricTypes {
-			if t == r.Type {
-				typ = name
-				break
-			}
-		}
-		out = append(out, Metadata{Metric: string(r.MetricFamilyName), Type: typ, Help: string(r.Help), Unit: string(r.Unit)})
+		out = append(out, Metadata{Metric: string(r.MetricFamilyName), Type: MetricTypeName(r.Type), Help: string(r.Help), Unit: string(r.Unit)})
 	}
 	return out
 }

@@ -246,7 +246,7 @@ func (s *Scraper) append(wr *prompb.WriteRequest) {
 	if len(wr.Metadata) > 0 {
 		md := make([]storage.Metadata, len(wr.Metadata))
 		for i, m := range wr.Metadata {
-			md[i] = storage.Metadata{Metric: m.MetricFamilyName, Type: metricType(m.Type), Help: m.Help, Unit: m.Unit}
+			md[i] = storage.Metadata{Metric: m.MetricFamilyName, Type: storage.MetricTypeName(m.Type), Help: m.Help, Unit: m.Unit}
 		}
 		s.opts.Storage.AppendMetadata(md)
 	}
@@ -264,26 +264,6 @@ func (s *Scraper) warnRarely(msg string, err error) {
 }
 
 var rowsPool = sync.Pool{New: func() any { return new(storage.Rows) }}
-
-func metricType(t prompb.MetricType) string {
-	switch t {
-	case prompb.MetricTypeCounter:
-		return "counter"
-	case prompb.MetricTypeGauge:
-		return "gauge"
-	case prompb.MetricTypeHistogram:
-		return "histogram"
-	case prompb.MetricTypeGaugeHistogram:
-		return "gaugehistogram"
-	case prompb.MetricTypeSummary:
-		return "summary"
-	case prompb.MetricTypeInfo:
-		return "info"
-	case prompb.MetricTypeStateset:
-		return "stateset"
-	}
-	return "unknown"
-}
 
 func randomToken() (string, error) {
 	b := make([]byte, 32)

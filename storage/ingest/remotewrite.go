@@ -150,33 +150,10 @@ func remoteWriteMetadata(mms []prompb.MetricMetadata) []Metadata {
 		mm := &mms[i]
 		md = append(md, Metadata{
 			Metric: strings.Clone(mm.MetricFamilyName),
-			Type:   remoteWriteMetricType(mm.Type),
+			Type:   storage.MetricTypeName(mm.Type),
 			Help:   strings.Clone(mm.Help),
 			Unit:   strings.Clone(mm.Unit),
 		})
 	}
 	return md
-}
-
-// remoteWriteMetricType spells the protobuf enum as Prometheus' metadata
-// API does (VictoriaMetrics' String() says "gauge histogram").
-func remoteWriteMetricType(t prompb.MetricType) string {
-	switch t {
-	case prompb.MetricTypeCounter:
-		return "counter"
-	case prompb.MetricTypeGauge:
-		return "gauge"
-	case prompb.MetricTypeHistogram:
-		return "histogram"
-	case prompb.MetricTypeGaugeHistogram:
-		return "gaugehistogram"
-	case prompb.MetricTypeSummary:
-		return "summary"
-	case prompb.MetricTypeInfo:
-		return "info"
-	case prompb.MetricTypeStateset:
-		return "stateset"
-	default:
-		return "unknown"
-	}
 }

@@ -1,0 +1,411 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	amlabels "github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/common/model"
+	"go.etcd.io/bbolt"
+)
+
+// This file is the dispatcher: it keeps the alerts, routes each to its
+// aggregation groups, and flushes each group when due — group_wait after
+// it was created, then every group_interval — to the integrations of the
+// group's receiver, skipping what is silenced or inhibited and what the
+// notification log says was already sent.
+
+// Options configure a Dispatcher.
+type Options struct {
+	Config      *Config
+	DB          *bbolt.DB // keeps silences and the notification log; nil: memory only
+	ExternalURL string
+	// SilenceRetention is how long expired silences are kept (default 5 days, as Alertmanager's).
+	SilenceRetention time.Duration
+	Now              func() time.Time
+	Logger           *slog.Logger
+}
+
+// Dispatcher routes and notifies alerts. Its methods are safe for
+// concurrent use.
+type Dispatcher struct {
+	opts     Options
+	silences *Silences
+	log      *nflog
+
+	mu        sync.Mutex // guards everything below
+	cfg       *Config
+	route     *Route
+	inhibit   []inhibitRule
+	intervals map[string][]TimeInterval
+	receivers map[string][]Integration
+	alerts    map[model.Fingerprint]*Alert
+	groups    map[string]*aggrGroup // by group key
+	flushes   sync.WaitGroup
+}
+
+type inhibitRule struct {
+	source, target []*amlabels.Matcher
+	equal          []model.LabelName
+}
+
+// aggrGroup is the alerts of one route with the same group labels.
+type aggrGroup struct {
+	key      string
+	route    *Route
+	labels   model.LabelSet
+	alerts   map[model.Fingerprint]*Alert
+	next     time.Time // when it flushes next
+	flushing bool
+}
+
+// New starts a dispatcher on a validated config.
+func New(opts Options) (*Dispatcher, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SilenceRetention == 0 {
+		opts.SilenceRetention = 5 * 24 * time.Hour
+	}
+	d := &Dispatcher{opts: opts, alerts: map[model.Fingerprint]*Alert{}, groups: map[string]*aggrGroup{}}
+	var err error
+	if d.silences, err = NewSilences(opts.DB, opts.SilenceRetention, opts.Now); err != nil {
+		return nil, err
+	}
+	if d.log, err = newNflog(opts.DB, opts.Now()); err != nil {
+		return nil, err
+	}
+	if err := d.ApplyConfig(opts.Config); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ApplyConfig replaces the routing tree, inhibition rules and receivers;
+// the alerts are grouped again under the new tree. Groups that keep their
+// key keep their notification log, so nothing is sent twice.
+func (d *Dispatcher) ApplyConfig(c *Config) error {
+	if c == nil {
+		return errors.New("no alertmanager config")
+	}
+	receivers := map[string][]Integration{}
+	for _, r := range c.Receivers {
+		var ints []Integration
+		for _, w := range r.WebhookConfigs {
+			ints = append(ints, newWebhook(w))
+		}
+		if len(r.EmailConfigs) > 0 {
+			files, err := c.TemplateFiles()
+			if err != nil {
+				return err
+			}
+			tmpl, err := LoadTemplates(files)
+			if err != nil {
+				return err
+			}
+			for _, e := range r.EmailConfigs {
+				ints = append(ints, newEmail(e, tmpl))
+			}
+		}
+		receivers[r.Name] = ints
+	}
+	var inhibit []inhibitRule
+	for _, ir := range c.InhibitRules {
+		src, err := compileMatchers(ir.SourceMatch, ir.SourceMatchRE, ir.SourceMatchers)
+		if err != nil {
+			return err
+		}
+		tgt, err := compileMatchers(ir.TargetMatch, ir.TargetMatchRE, ir.TargetMatchers)
+		if err != nil {
+			return err
+		}
+		r := inhibitRule{source: src, target: tgt}
+		for _, l := range ir.Equal {
+			r.equal = append(r.equal, model.LabelName(l))
+		}
+		inhibit = append(inhibit, r)
+	}
+	intervals := map[string][]TimeInterval{}
+	for _, list := range [][]NamedInterval{c.TimeIntervals, c.MuteTimeIntervals} {
+		for _, n := range list {
+			intervals[n.Name] = n.TimeIntervals
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cfg, d.route, d.inhibit, d.intervals, d.receivers = c, NewRoute(c.Route, nil), inhibit, intervals, receivers
+	old := d.groups
+	d.groups = map[string]*aggrGroup{}
+	now := d.opts.Now()
+	for _, a := range d.alerts {
+		d.insertLocked(a, now)
+	}
+	for k, g := range d.groups { // a group that existed keeps its schedule
+		if o, ok := old[k]; ok {
+			g.next = o.next
+		}
+	}
+	return nil
+}
+
+// Silences are the dispatcher's silences.
+func (d *Dispatcher) Silences() *Silences { return d.silences }
+
+// Put adds or updates alerts. An alert without EndsAt resolves after
+// resolve_timeout unless it is put again, as in Alertmanager.
+func (d *Dispatcher) Put(alerts ...*Alert) {
+	now := d.opts.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range alerts {
+		a := *a
+		a.UpdatedAt = now
+		if a.StartsAt.IsZero() {
+			a.StartsAt = now
+		}
+		if a.EndsAt.IsZero() {
+			a.EndsAt, a.Timeout = now.Add(d.cfg.ResolveTimeout()), true
+		}
+		fp := a.Fingerprint()
+		if old, ok := d.alerts[fp]; ok && !old.Resolved(now) && old.StartsAt.Before(a.StartsAt) {
+			a.StartsAt = old.StartsAt // the same firing alert sent again
+		}
+		d.alerts[fp] = &a
+		d.insertLocked(&a, now)
+	}
+}
+
+func (d *Dispatcher) insertLocked(a *Alert, now time.Time) {
+	for _, r := range d.route.Match(a.Labels) {
+		gl := r.groupLabels(a.Labels)
+		key := r.Key() + ":" + gl.String()
+		g, ok := d.groups[key]
+		if !ok {
+			g = &aggrGroup{key: key, route: r, labels: gl, alerts: map[model.Fingerprint]*Alert{}, next: now.Add(r.GroupWait)}
+			d.groups[key] = g
+		}
+		g.alerts[a.Fingerprint()] = a
+	}
+}
+
+// Muted says why ls is muted at now: the IDs of the silences and the
+// fingerprints of the alerts inhibiting it.
+func (d *Dispatcher) Muted(ls model.LabelSet) (silencedBy, inhibitedBy []string) {
+	now := d.opts.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.silences.Mutes(ls, now), d.inhibitedLocked(ls, now)
+}
+
+// inhibitedLocked returns the fingerprints of the firing alerts that
+// inhibit ls: they match a rule's source, ls its target, and both have
+// the same values of the rule's equal labels. An alert never inhibits
+// itself.
+func (d *Dispatcher) inhibitedLocked(ls model.LabelSet, now time.Time) []string {
+	var by []string
+	fp := ls.Fingerprint()
+	for _, r := range d.inhibit {
+		if !matches(r.target, ls) {
+			continue
+		}
+		for sfp, s := range d.alerts {
+			if sfp == fp || s.Resolved(now) || !matches(r.source, s.Labels) {
+				continue
+			}
+			if !slices.ContainsFunc(r.equal, func(l model.LabelName) bool { return s.Labels[l] != ls[l] }) {
+				by = append(by, sfp.String())
+			}
+		}
+	}
+	return by
+}
+
+// Tick flushes the groups that are due at the injected clock's now, each
+// in its own goroutine (Wait waits for them), and forgets resolved alerts
+// that no group holds any more. Run calls it every second.
+func (d *Dispatcher) Tick() {
+	now := d.opts.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, g := range d.groups {
+		if g.flushing || g.next.After(now) {
+			continue
+		}
+		g.flushing = true
+		g.next = now.Add(g.route.GroupInterval)
+		job := d.prepareLocked(g, now)
+		d.flushes.Add(1)
+		go func() {
+			defer d.flushes.Done()
+			sent := d.flush(job)
+			d.finish(g, sent)
+		}()
+	}
+	for fp, a := range d.alerts {
+		if a.Resolved(now) && now.Sub(a.EndsAt) > ResolvedRetention && !d.inAnyGroupLocked(fp) {
+			delete(d.alerts, fp)
+		}
+	}
+}
+
+// ResolvedRetention is how long a resolved alert stays visible in the API
+// after every group notified it.
+const ResolvedRetention = 15 * time.Minute
+
+func (d *Dispatcher) inAnyGroupLocked(fp model.Fingerprint) bool {
+	for _, g := range d.groups {
+		if _, ok := g.alerts[fp]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Wait waits for the flushes Tick started.
+func (d *Dispatcher) Wait() { d.flushes.Wait() }
+
+// Run ticks every second until ctx ends, then waits for the flushes.
+func (d *Dispatcher) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.Wait()
+			return
+		case <-t.C:
+			d.Tick()
+			_ = d.silences.GC()
+		}
+	}
+}
+
+// flushJob is one flush of a group, taken under the lock: the alerts
+// (copies) that are not muted, and the receiver's integrations.
+type flushJob struct {
+	g            *aggrGroup
+	receiver     string
+	integrations []Integration
+	alerts       []*Alert
+	now          time.Time
+	deadline     time.Duration
+}
+
+func (d *Dispatcher) prepareLocked(g *aggrGroup, now time.Time) flushJob {
+	job := flushJob{g: g, receiver: g.route.Receiver, integrations: d.receivers[g.route.Receiver], now: now, deadline: g.route.GroupInterval}
+	muteTime := intervalsContain(d.intervals, g.route.MuteIntervals, now) ||
+		(len(g.route.ActiveIntervals) > 0 && !intervalsContain(d.intervals, g.route.ActiveIntervals, now))
+	for _, a := range g.alerts {
+		if !a.Resolved(now) && (muteTime || len(d.silences.Mutes(a.Labels, now)) > 0 || len(d.inhibitedLocked(a.Labels, now)) > 0) {
+			continue
+		}
+		c := *a
+		job.alerts = append(job.alerts, &c)
+	}
+	slices.SortFunc(job.alerts, func(a, b *Alert) int {
+		if c := a.StartsAt.Compare(b.StartsAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Labels.String(), b.Labels.String())
+	})
+	return job
+}
+
+// flush notifies each integration that needs it, retrying with
+// exponential backoff until the group's next flush is due. It returns
+// whether every integration is up to date.
+func (d *Dispatcher) flush(job flushJob) bool {
+	var firing, resolved []uint64
+	for _, a := range job.alerts {
+		if a.Resolved(job.now) {
+			resolved = append(resolved, uint64(a.Fingerprint()))
+		} else {
+			firing = append(firing, uint64(a.Fingerprint()))
+		}
+	}
+	ok := true
+	for i, in := range job.integrations {
+		logKey := fmt.Sprintf("%s|%s|%s/%d", job.g.key, job.receiver, in.Kind(), i)
+		e, found := d.log.get(logKey)
+		if !needsUpdate(e, found, firing, resolved, in.SendResolved(), job.g.route.RepeatInterval, job.now) {
+			continue
+		}
+		send := job.alerts
+		if !in.SendResolved() {
+			send = slices.DeleteFunc(slices.Clone(send), func(a *Alert) bool { return a.Resolved(job.now) })
+		}
+		if len(send) > 0 {
+			data := templateData(job.receiver, job.g.labels, send, d.opts.ExternalURL, job.now)
+			if err := d.deliver(in, job, data); err != nil {
+				d.opts.Logger.Error("notification failed", "receiver", job.receiver, "integration", in.Kind(), "group", job.g.key, "err", err)
+				ok = false
+				continue
+			}
+		}
+		entry := logEntry{Firing: firing, Resolved: resolved, At: job.now, ExpireAt: job.now.Add(job.g.route.RepeatInterval + 24*time.Hour)}
+		if err := d.log.put(logKey, entry); err != nil {
+			d.opts.Logger.Error("notification log not saved", "group", job.g.key, "err", err)
+		}
+	}
+	return ok
+}
+
+// deliver sends data through in, retrying with exponential backoff
+// (from 200ms, doubling, at most 30s apart) until the group's next flush.
+func (d *Dispatcher) deliver(in Integration, job flushJob, data *Data) error {
+	labels := `{receiver="` + escape(job.receiver) + `",integration="` + in.Kind() + `"}`
+	ctx, cancel := context.WithTimeout(context.Background(), job.deadline)
+	defer cancel()
+	metrics.GetOrCreateCounter(`vigil_notifications_total` + labels).Inc()
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := in.Notify(ctx, job.g.key, data)
+		metrics.GetOrCreateHistogram(`vigil_notification_latency_seconds` + labels).UpdateDuration(start)
+		if err == nil {
+			return nil
+		}
+		metrics.GetOrCreateCounter(`vigil_notification_requests_failed_total` + labels).Inc()
+		select {
+		case <-ctx.Done():
+			metrics.GetOrCreateCounter(`vigil_notifications_failed_total` + labels).Inc()
+			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func escape(s string) string {
+	return fmt.Sprintf("%q", s)[1 : len(fmt.Sprintf("%q", s))-1]
+}
+
+// finish removes from g the resolved alerts a successful flush reported,
+// unless they changed meanwhile, and drops g when it is empty.
+func (d *Dispatcher) finish(g *aggrGroup, sent bool) {
+	now := d.opts.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g.flushing = false
+	if !sent {
+		return
+	}
+	for fp, a := range g.alerts {
+		if a.Resolved(now) && d.alerts[fp] == a {
+			delete(g.alerts, fp)
+		}
+	}
+	if len(g.alerts) == 0 && d.groups[g.key] == g {
+		delete(d.groups, g.key)
+	}
+}

@@ -1,0 +1,267 @@
+package notify
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.etcd.io/bbolt"
+)
+
+// clock is an injected clock the tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// hook is a real HTTP webhook receiver on 127.0.0.1 that keeps what it got.
+type hook struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies [][]byte
+	fail   int // answer 500 to this many requests first
+}
+
+func newHook(t *testing.T) *hook {
+	h := &hook{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.fail > 0 {
+			h.fail--
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		h.bodies = append(h.bodies, b)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// take returns the messages received since the last take.
+func (h *hook) take(t *testing.T) []WebhookMessage {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []WebhookMessage
+	for _, b := range h.bodies {
+		var m WebhookMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	h.bodies = nil
+	return out
+}
+
+const testConfig = `
+route:
+  receiver: team
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 1h
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: pager
+      group_by: ['...']
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [zone]
+receivers:
+  - name: team
+    webhook_configs: [{url: 'URL/team'}]
+  - name: pager
+    webhook_configs: [{url: 'URL/pager', send_resolved: false}]
+`
+
+func newTestDispatcher(t *testing.T, h *hook, clk *clock, db *bbolt.DB) *Dispatcher {
+	t.Helper()
+	c, err := Parse([]byte(strings.ReplaceAll(testConfig, "URL", h.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{Config: c, DB: db, Now: clk.Now, ExternalURL: "http://vigil.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func alert(ls ...string) *Alert {
+	a := &Alert{Labels: model.LabelSet{}, Annotations: model.LabelSet{"summary": "it broke"}}
+	for i := 0; i < len(ls); i += 2 {
+		a.Labels[model.LabelName(ls[i])] = model.LabelValue(ls[i+1])
+	}
+	return a
+}
+
+func step(d *Dispatcher, clk *clock, by time.Duration) {
+	clk.Add(by)
+	d.Tick()
+	d.Wait()
+}
+
+func statuses(m WebhookMessage) []string {
+	var out []string
+	for _, a := range m.Alerts {
+		out = append(out, a.Labels["instance"]+":"+a.Status)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// One group's life: group_wait, nothing new within group_interval,
+// repeat_interval, a resolved alert, everything resolved.
+func TestDispatchGroupLifecycle(t *testing.T) {
+	h := newHook(t)
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	d := newTestDispatcher(t, h, clk, nil)
+	d.Put(alert("alertname", "HighErrorRate", "instance", "a"), alert("alertname", "HighErrorRate", "instance", "b"))
+
+	step(d, clk, 29*time.Second)
+	if got := h.take(t); len(got) != 0 {
+		t.Fatalf("sent before group_wait: %v", got)
+	}
+	step(d, clk, time.Second)
+	got := h.take(t)
+	if len(got) != 1 || len(got[0].Alerts) != 2 || got[0].Status != "firing" || got[0].GroupKey != `{}:{alertname="HighErrorRate"}` ||
+		got[0].Receiver != "team" || got[0].Version != "4" || got[0].GroupLabels["alertname"] != "HighErrorRate" {
+		t.Fatalf("first notification = %+v", got)
+	}
+	for range 59 { // the rules send the alerts every minute; nothing new within repeat_interval
+		d.Put(alert("alertname", "HighErrorRate", "instance", "a"), alert("alertname", "HighErrorRate", "instance", "b"))
+		step(d, clk, time.Minute)
+		if got := h.take(t); len(got) != 0 {
+			t.Fatalf("sent again within repeat_interval at %s: %+v", clk.Now(), got)
+		}
+	}
+	d.Put(alert("alertname", "HighErrorRate", "instance", "a"), alert("alertname", "HighErrorRate", "instance", "b"))
+	step(d, clk, time.Minute) // 1h after the first notification
+	if got := h.take(t); len(got) != 1 {
+		t.Fatalf("repeat_interval: %d notifications, want 1", len(got))
+	}
+	resolved := alert("alertname", "HighErrorRate", "instance", "b")
+	resolved.EndsAt = clk.Now()
+	stillFiring := alert("alertname", "HighErrorRate", "instance", "a")
+	stillFiring.EndsAt = clk.Now().Add(6 * time.Minute) // as Prometheus sends it: valid for a few evaluations
+	d.Put(stillFiring, resolved)
+	step(d, clk, 5*time.Minute)
+	got = h.take(t)
+	if len(got) != 1 || !slices.Equal(statuses(got[0]), []string{"a:firing", "b:resolved"}) {
+		t.Fatalf("after b resolved: %+v", got)
+	}
+	// a is no longer sent: it resolves at its EndsAt.
+	step(d, clk, 5*time.Minute)
+	got = h.take(t)
+	if len(got) != 1 || got[0].Status != "resolved" || !slices.Equal(statuses(got[0]), []string{"a:resolved"}) {
+		t.Fatalf("after a timed out: %+v", got)
+	}
+	step(d, clk, 5*time.Minute)
+	if got := h.take(t); len(got) != 0 {
+		t.Fatalf("sent after everything resolved: %+v", got)
+	}
+}
+
+// A critical alert goes to the pager (grouped by all labels) and, as the
+// child route has no continue, not to the team; it inhibits the warning
+// of the same zone but not of another zone. A silence mutes an alert.
+func TestDispatchRoutingInhibitionSilence(t *testing.T) {
+	h := newHook(t)
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	d := newTestDispatcher(t, h, clk, nil)
+	if _, err := d.Silences().Set(Silence{Matchers: []SilenceMatcher{{Name: "instance", Value: "silenced", IsEqual: true}},
+		EndsAt: clk.Now().Add(time.Hour), CreatedBy: "ops", Comment: "maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	d.Put(
+		alert("alertname", "DatabaseConnectionLost", "severity", "critical", "zone", "downtown"),
+		alert("alertname", "SlowResponseTime", "severity", "warning", "zone", "downtown", "instance", "x"),
+		alert("alertname", "SlowResponseTime", "severity", "warning", "zone", "uptown", "instance", "y"),
+		alert("alertname", "SlowResponseTime", "severity", "warning", "zone", "uptown", "instance", "silenced"),
+	)
+	step(d, clk, 30*time.Second)
+	got := h.take(t)
+	byReceiver := map[string][]string{}
+	for _, m := range got {
+		for _, a := range m.Alerts {
+			byReceiver[m.Receiver] = append(byReceiver[m.Receiver], a.Labels["alertname"]+"/"+a.Labels["zone"]+"/"+a.Labels["instance"])
+		}
+	}
+	if len(got) != 2 || !slices.Equal(byReceiver["pager"], []string{"DatabaseConnectionLost/downtown/"}) ||
+		!slices.Equal(byReceiver["team"], []string{"SlowResponseTime/uptown/y"}) {
+		t.Fatalf("notifications = %v", byReceiver)
+	}
+	_, inhibitedBy := d.Muted(alert("alertname", "SlowResponseTime", "severity", "warning", "zone", "downtown", "instance", "x").Labels)
+	if len(inhibitedBy) != 1 {
+		t.Errorf("inhibitedBy = %v", inhibitedBy)
+	}
+}
+
+// A restart in the middle of a group: the notification log in bbolt
+// keeps what was sent, so nothing is sent twice and the resolution still
+// goes out.
+func TestDispatchRestartNoDuplicateNoLoss(t *testing.T) {
+	h := newHook(t)
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newTestDispatcher(t, h, clk, db)
+	d.Put(alert("alertname", "ServiceDown", "instance", "a"))
+	step(d, clk, 30*time.Second)
+	if got := h.take(t); len(got) != 1 {
+		t.Fatalf("%d notifications, want 1", len(got))
+	}
+	db.Close()
+
+	clk.Add(2 * time.Minute)
+	db, err = bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d = newTestDispatcher(t, h, clk, db)
+	d.Put(alert("alertname", "ServiceDown", "instance", "a")) // the rules send it again after their restart
+	step(d, clk, 30*time.Second)
+	if got := h.take(t); len(got) != 0 {
+		t.Fatalf("sent again after a restart: %+v", got)
+	}
+	r := alert("alertname", "ServiceDown", "instance", "a")
+	r.EndsAt = clk.Now()
+	d.Put(r)
+	step(d, clk, 5*time.Minute)
+	if got := h.take(t); len(got) != 1 || got[0].Status != "resolved" {
+		t.Fatalf("resolved notification after a restart: %+v", got)
+	}
+}
+
+// A webhook answering 500 is retried until it answers 200; the message
+// arrives once.
+func TestDispatchRetry(t *testing.T) {
+	h := newHook(t)
+	h.fail = 2
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	d := newTestDispatcher(t, h, clk, nil)
+	d.Put(alert("alertname", "ServiceDown"))
+	step(d, clk, 30*time.Second)
+	if got := h.take(t); len(got) != 1 {
+		t.Fatalf("%d notifications after two failures, want 1", len(got))
+	}
+}

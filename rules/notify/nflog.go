@@ -1,0 +1,118 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// This file is the notification log: for each aggregation group and
+// integration, which alerts the last notification reported firing and
+// resolved, and when it went out. It decides whether a group's flush
+// must notify again, and it lives in bbolt so that a restart neither
+// sends again what was sent nor forgets a repeat timer.
+
+const nflogBucket = "notify_log"
+
+// logEntry is the last notification of one group to one integration.
+type logEntry struct {
+	Firing   []uint64  `json:"firing"`   // fingerprints
+	Resolved []uint64  `json:"resolved"` // fingerprints
+	At       time.Time `json:"at"`
+	ExpireAt time.Time `json:"expireAt"`
+}
+
+type nflog struct {
+	db *bbolt.DB
+	mu sync.Mutex
+	m  map[string]logEntry
+}
+
+func newNflog(db *bbolt.DB, now time.Time) (*nflog, error) {
+	l := &nflog{db: db, m: map[string]logEntry{}}
+	if db == nil {
+		return l, nil
+	}
+	err := db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(nflogBucket))
+		if err != nil {
+			return err
+		}
+		var expired [][]byte
+		err = b.ForEach(func(k, v []byte) error {
+			var e logEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("notification log entry %q: %w", k, err)
+			}
+			if e.ExpireAt.Before(now) {
+				expired = append(expired, k)
+				return nil
+			}
+			l.m[string(k)] = e
+			return nil
+		})
+		for _, k := range expired {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the notification log: %w", err)
+	}
+	return l, nil
+}
+
+func (l *nflog) get(key string) (logEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.m[key]
+	return e, ok
+}
+
+func (l *nflog) put(key string, e logEntry) error {
+	l.mu.Lock()
+	l.m[key] = e
+	l.mu.Unlock()
+	if l.db == nil {
+		return nil
+	}
+	v, _ := json.Marshal(e)
+	return l.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(nflogBucket)).Put([]byte(key), v) })
+}
+
+func isSubset(set, of []uint64) bool {
+	in := make(map[uint64]bool, len(of))
+	for _, f := range of {
+		in[f] = true
+	}
+	for _, f := range set {
+		if !in[f] {
+			return false
+		}
+	}
+	return true
+}
+
+// needsUpdate is Alertmanager's deduplication: notify when there is no
+// entry and something fires, when a new alert fires, when everything
+// resolved after something fired, when a new alert resolved (for
+// integrations that send resolved ones), or when repeat has passed.
+func needsUpdate(e logEntry, ok bool, firing, resolved []uint64, sendResolved bool, repeat time.Duration, now time.Time) bool {
+	switch {
+	case !ok:
+		return len(firing) > 0
+	case !isSubset(firing, e.Firing):
+		return true
+	case len(firing) == 0:
+		return len(e.Firing) > 0
+	case sendResolved && !isSubset(resolved, e.Resolved):
+		return true
+	default:
+		return !e.At.Add(repeat).After(now)
+	}
+}

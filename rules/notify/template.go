@@ -23,8 +23,8 @@ import (
 type KV map[string]string
 
 // SortedPairs returns the pairs sorted by name.
-func (kv KV) SortedPairs() []Pair {
-	out := make([]Pair, 0, len(kv))
+func (kv KV) SortedPairs() Pairs {
+	out := make(Pairs, 0, len(kv))
 	for _, k := range kv.Names() {
 		out = append(out, Pair{Name: k, Value: kv[k]})
 	}
@@ -63,6 +63,27 @@ func (kv KV) Remove(names []string) KV {
 
 // Pair is one name and value of a KV.
 type Pair struct{ Name, Value string }
+
+// Pairs is a list of pairs, as KV.SortedPairs returns it.
+type Pairs []Pair
+
+// Names returns the names in order.
+func (ps Pairs) Names() []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// Values returns the values in order.
+func (ps Pairs) Values() []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Value
+	}
+	return out
+}
 
 // TemplateAlert is one alert as templates and the webhook see it.
 type TemplateAlert struct {

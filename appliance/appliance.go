@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.etcd.io/bbolt"
 
+	"github.com/vigil-monitoring/vigil/appliance/demo"
 	"github.com/vigil-monitoring/vigil/storage"
 	"github.com/vigil-monitoring/vigil/web"
 	"github.com/vigil-monitoring/vigil/web/auth"
@@ -67,10 +68,12 @@ type Appliance struct {
 	pushed     *pushgateway
 	engine     *promql.Engine
 	rules      *ruleRunner
+	notify     *notifyRunner
 	scrape     *scrapeRunner
 	metrics    *selfMetrics
 	backups    *backupRunner
-	backupJob  *backupJob // nil without --backup.dir
+	backupJob  *backupJob  // nil without --backup.dir
+	demo       *demoRunner // nil without --demo
 	server     *http.Server
 	listener   net.Listener
 	url        string
@@ -134,13 +137,10 @@ func New(cfg Config) (*Appliance, error) {
 func notices(cfg Config) []string {
 	var n []string
 	if cfg.Demo {
-		n = append(n, "demo: not yet available in this build; --demo is ignored")
+		n = append(n, fmt.Sprintf("demo: a simulated Panic platform (job=%q) writes the last %s of history now (progress in the log) and a sample every %s; try the query panic_requests_total", demo.Job, strings.TrimSuffix(demoBackfill.String(), "0m0s"), demo.Step))
 	}
 	if cfg.Files.Prometheus != "" {
 		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs and rule_files are used; remote_write and alerting are not used yet in this build", cfg.Files.Prometheus))
-	}
-	if cfg.Files.Alertmanager != "" {
-		n = append(n, fmt.Sprintf("alertmanager config: %s is accepted but not used yet in this build (no notifications)", cfg.Files.Alertmanager))
 	}
 	return n
 }
@@ -237,10 +237,17 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.components = append(a.components, a.scrape)
-	if a.rules, err = startRules(cfg, a.engine, a.storage, a.stateDB, p, externalURL(cfg, a.url), a.scrape.ruleFiles, a.scrape.evaluationInterval(), a.log); err != nil {
+	if a.notify, err = startNotify(cfg, a.stateDB, externalURL(cfg, a.url), a.log); err != nil {
+		return err
+	}
+	a.components = append(a.components, a.notify)
+	if a.rules, err = startRules(cfg, a.engine, a.storage, a.stateDB, p, externalURL(cfg, a.url), a.scrape.ruleFiles, a.scrape.evaluationInterval(), a.notify, a.log); err != nil {
 		return err
 	}
 	a.components = append(a.components, a.rules)
+	if cfg.Demo {
+		a.demo = startDemo(a.storage, demo.WallClock{}, a.log)
+	}
 
 	handler := web.New(web.Options{
 		MaxRequestBodyBytes: int64(cfg.Web.MaxRequestBytes),
@@ -412,11 +419,17 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 		// appliance does not start again.
 		a.backups.mu.Lock()
 	}
+	if a.demo != nil {
+		a.demo.close()
+	}
 	if a.scrape != nil {
 		a.scrape.stop()
 	}
 	if a.rules != nil {
 		a.rules.stop()
+	}
+	if a.notify != nil {
+		a.notify.stop()
 	}
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {

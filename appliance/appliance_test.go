@@ -227,7 +227,7 @@ func TestNotices(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Demo = true
 	got := strings.Join(notices(cfg), "\n")
-	if want := "demo: not yet available in this build"; !strings.Contains(got, want) {
+	if want := "demo: a simulated Panic platform"; !strings.Contains(got, want) {
 		t.Errorf("notices lack %q:\n%s", want, got)
 	}
 	for _, mode := range []AuthMode{AuthOn, AuthNone} {

@@ -43,6 +43,9 @@ scrape_configs:
     static_configs: [{targets: [%q], labels: {env: e2e}}]
 `, host)
 	writeScrapeConfig(t, promFile, good)
+	// rule_files are evaluated (TestRuleFilesFromPrometheusYML); here the
+	// file only has to exist.
+	writeScrapeConfig(t, filepath.Join(dir, "rules.yml"), "groups: []\n")
 	p := startVigilProcess(t, "--config.prometheus="+promFile)
 	defer p.Stop()
 	c := adminClient()

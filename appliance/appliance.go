@@ -68,6 +68,7 @@ type Appliance struct {
 	pushed     *pushgateway
 	engine     *promql.Engine
 	rules      *ruleRunner
+	notify     *notifyRunner
 	scrape     *scrapeRunner
 	metrics    *selfMetrics
 	backups    *backupRunner
@@ -140,9 +141,6 @@ func notices(cfg Config) []string {
 	}
 	if cfg.Files.Prometheus != "" {
 		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs and rule_files are used; remote_write and alerting are not used yet in this build", cfg.Files.Prometheus))
-	}
-	if cfg.Files.Alertmanager != "" {
-		n = append(n, fmt.Sprintf("alertmanager config: %s is accepted but not used yet in this build (no notifications)", cfg.Files.Alertmanager))
 	}
 	return n
 }
@@ -239,7 +237,11 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.components = append(a.components, a.scrape)
-	if a.rules, err = startRules(cfg, a.engine, a.storage, a.stateDB, p, externalURL(cfg, a.url), a.scrape.ruleFiles, a.scrape.evaluationInterval(), a.log); err != nil {
+	if a.notify, err = startNotify(cfg, a.stateDB, externalURL(cfg, a.url), a.log); err != nil {
+		return err
+	}
+	a.components = append(a.components, a.notify)
+	if a.rules, err = startRules(cfg, a.engine, a.storage, a.stateDB, p, externalURL(cfg, a.url), a.scrape.ruleFiles, a.scrape.evaluationInterval(), a.notify, a.log); err != nil {
 		return err
 	}
 	a.components = append(a.components, a.rules)
@@ -425,6 +427,9 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 	}
 	if a.rules != nil {
 		a.rules.stop()
+	}
+	if a.notify != nil {
+		a.notify.stop()
 	}
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {

@@ -79,7 +79,7 @@ var (
 // promFiles gives prometheus.yml's rule_files; promInterval is its
 // global.evaluation_interval, which, when set, is the interval of groups
 // that give none, as in Prometheus.
-func startRules(cfg Config, engine *promql.Engine, st *storage.Storage, db *bbolt.DB, p parser.Parser, extURL string, promFiles func() []string, promInterval time.Duration, log *slog.Logger) (*ruleRunner, error) {
+func startRules(cfg Config, engine *promql.Engine, st *storage.Storage, db *bbolt.DB, p parser.Parser, extURL string, promFiles func() []string, promInterval time.Duration, notifier rules.Notifier, log *slog.Logger) (*ruleRunner, error) {
 	log = log.With("component", "rules")
 	groups, err := rules.Load(cfg.Rules.ruleFiles(promFiles()), cfg.Rules.Builtin, p)
 	if err != nil {
@@ -93,6 +93,7 @@ func startRules(cfg Config, engine *promql.Engine, st *storage.Storage, db *bbol
 		DefaultInterval:  cmp.Or(promInterval, cfg.Rules.EvaluationInterval.Std()),
 		HistoryRetention: cfg.Rules.HistoryRetention.Std(),
 		ExternalURL:      u,
+		Notifier:         notifier,
 		Logger:           log,
 	})
 	if err != nil {

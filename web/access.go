@@ -79,6 +79,20 @@ var routeAccess = map[string]auth.Role{
 	"/metrics/job/*":            auth.RoleWriter,
 	"/metrics/job@base64/*":     auth.RoleWriter,
 
+	// Alertmanager API v2: viewers read alerts, groups, silences,
+	// receivers and status; posting alerts is ingestion (a writer token
+	// for the Prometheus or vmalert that sends them); creating, updating
+	// and expiring silences mutes notifications for everyone, so admin.
+	"/api/v2/alerts":             auth.RoleViewer,
+	"POST /api/v2/alerts":        auth.RoleWriter,
+	"/api/v2/alerts/groups":      auth.RoleViewer,
+	"/api/v2/silences":           auth.RoleViewer,
+	"POST /api/v2/silences":      auth.RoleAdmin,
+	"/api/v2/silence/:id":        auth.RoleViewer,
+	"DELETE /api/v2/silence/:id": auth.RoleAdmin,
+	"/api/v2/receivers":          auth.RoleViewer,
+	"/api/v2/status":             auth.RoleViewer,
+
 	// Users and tokens (auth.Store.MountAdminAPI, MountTokenAPI).
 	"/api/v1/admin/users":                  auth.RoleAdmin,
 	"/api/v1/admin/users/:name":            auth.RoleAdmin,

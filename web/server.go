@@ -83,6 +83,9 @@ type Deps struct {
 	// History, the alert history, serves /api/v1/alerts/history; nil
 	// answers [].
 	History AlertHistoryProvider
+	// Alertmanager serves the Alertmanager API v2 (/api/v2/...); nil
+	// serves an empty notifier that delivers nowhere.
+	Alertmanager AlertmanagerProvider
 
 	// Pushgateway holds the groups pushed to /metrics/job/...; nil
 	// disables that API.
@@ -139,6 +142,7 @@ func New(opts Options, deps Deps) *Server {
 	s.registerAuth(e)
 	s.registerAPI(e)
 	s.registerAlertHistory(e)
+	s.registerAlertmanagerAPI(e)
 	s.registerIngest(e)
 	s.registerBackup(e)
 	return s

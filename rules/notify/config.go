@@ -47,6 +47,8 @@ type Config struct {
 	// File is where the config was read from ("" if parsed from bytes);
 	// relative template paths are taken from its folder.
 	File string `yaml:"-"`
+	// Original is the config as written, for the status API.
+	Original string `yaml:"-"`
 }
 
 // GlobalConfig holds the defaults of the receivers and resolve_timeout.
@@ -211,7 +213,7 @@ func LoadFile(file string) (*Config, error) {
 // Parse reads and validates an alertmanager.yml's contents: unknown fields,
 // bad matchers, unknown receiver or time interval names are errors.
 func Parse(data []byte) (*Config, error) {
-	c := &Config{}
+	c := &Config{Original: string(data)}
 	if err := yaml.UnmarshalStrict(data, c); err != nil {
 		return nil, err
 	}

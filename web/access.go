@@ -72,6 +72,14 @@ var routeAccess = map[string]auth.Role{
 	// Backups: they copy every sample and the user store.
 	"/api/v1/admin/backup": auth.RoleAdmin,
 
+	// The Panic platform's API: reads, and running the minute job.
+	"/api/v1/metrics/health":               auth.RoleViewer,
+	"/api/v1/metrics/business":             auth.RoleViewer,
+	"/api/v1/metrics/performance":          auth.RoleViewer,
+	"/api/v1/metrics/alerts":               auth.RoleViewer,
+	"/api/v1/metrics/prometheus":           auth.RoleViewer,
+	"/api/v1/metrics/update-cache-metrics": auth.RoleAdmin,
+
 	// Ingestion.
 	"/api/v1/write":             auth.RoleWriter,
 	"/api/v1/import/prometheus": auth.RoleWriter,

@@ -145,6 +145,7 @@ func New(opts Options, deps Deps) *Server {
 	s.registerAlertmanagerAPI(e)
 	s.registerIngest(e)
 	s.registerBackup(e)
+	s.registerPlatform(e)
 	return s
 }
 

@@ -3,6 +3,9 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -24,10 +27,88 @@ func TestDemo(t *testing.T) {
 	waitQuery(t, c, p.BaseURL, `count(count by (zone) (panic_requests_total))`, "5")
 	waitQuery(t, c, p.BaseURL, `count(count by (firm_id) (panic_request_response_time_seconds_count))`, "10")
 	waitQuery(t, c, p.BaseURL, `count(sum by (__name__) ({job="panic-platform"}))`, "22")
+	checkPlatformAPI(t, p.BaseURL)
 	p.Stop()
 
 	p = startVigilProcess(t, "--demo", "--data-dir="+dataDir)
 	waitQuery(t, c, p.BaseURL, `count(count by (zone) (panic_requests_total))`, "5")
 	waitQuery(t, c, p.BaseURL, up+" <= 1442", "")
 	p.Stop()
+}
+
+// checkPlatformAPI calls every endpoint of the Panic platform's API on a
+// Vigil running the demo, over HTTP with authentication.
+func checkPlatformAPI(t *testing.T, baseURL string) {
+	t.Helper()
+	c := adminClient()
+	call := func(method, path string, want ...int) []byte {
+		t.Helper()
+		req, _ := http.NewRequest(method, baseURL+path, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, w := range want {
+			if resp.StatusCode == w {
+				return body
+			}
+		}
+		t.Fatalf("%s %s = %s, want %v: %s", method, path, resp.Status, want, body)
+		return nil
+	}
+	var health struct {
+		Status   string
+		Platform []struct{ Name, Status string }
+	}
+	// The demo's database outage starts a minute in: 503 is an answer too.
+	if err := json.Unmarshal(call("GET", "/api/v1/metrics/health", 200, 503), &health); err != nil || len(health.Platform) < 5 {
+		t.Errorf("health: %v %+v", err, health)
+	}
+	var business struct {
+		PanicRequests []any `json:"panic_requests"`
+		PrankByZone   []any `json:"prank_detection_rate_by_zone"`
+		Plans         []any `json:"active_subscriptions"`
+	}
+	if err := json.Unmarshal(call("GET", "/api/v1/metrics/business?hours=6", 200), &business); err != nil ||
+		len(business.PanicRequests) != 4*5 || len(business.PrankByZone) != 5 || len(business.Plans) != 4 {
+		t.Errorf("business: %v: %d requests by service type and status, %d zones, %d plans, want 20, 5 and 4",
+			err, len(business.PanicRequests), len(business.PrankByZone), len(business.Plans))
+	}
+	var perf struct {
+		Firms []any `json:"firm_requests"`
+	}
+	if err := json.Unmarshal(call("GET", "/api/v1/metrics/performance?firm_id=firm101&hours=2", 200), &perf); err != nil || len(perf.Firms) != 1 {
+		t.Errorf("performance of firm101: %v %+v", err, perf)
+	}
+	if err := json.Unmarshal(call("GET", "/api/v1/metrics/performance?zone=atlantis", 200), &perf); err != nil || len(perf.Firms) != 0 {
+		t.Errorf("performance of an unknown zone: %v %+v", err, perf)
+	}
+	call("GET", "/api/v1/metrics/performance?hours=twelve", 400)
+	if body := call("GET", "/api/v1/metrics/alerts", 200); !strings.HasPrefix(string(body), `{"alerts":[`) {
+		t.Errorf("alerts: %s", body)
+	}
+	if body := call("GET", "/api/v1/metrics/prometheus", 200); !strings.Contains(string(body), "# TYPE panic_requests_total counter\n") {
+		t.Errorf("prometheus exposition lacks panic_requests_total")
+	}
+	call("POST", "/api/v1/metrics/update-cache-metrics", 200)
+
+	viewer := clientAs("reader", createUserViaAPI(t, baseURL, "reader", "viewer"))
+	resp, err := viewer.Post(baseURL+"/api/v1/metrics/update-cache-metrics", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a viewer runs the minute job: %s, want 403", resp.Status)
+	}
+	resp, err = viewer.Get(baseURL + "/api/v1/metrics/business")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a viewer reads the business summary: %s, want 200", resp.Status)
+	}
 }

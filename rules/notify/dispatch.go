@@ -207,22 +207,51 @@ func (d *Dispatcher) Muted(ls model.LabelSet) (silencedBy, inhibitedBy []string)
 	return d.silences.Mutes(ls, now), d.inhibitedLocked(ls, now)
 }
 
-// inhibitedLocked returns the fingerprints of the firing alerts that
-// inhibit ls: they match a rule's source, ls its target, and both have
-// the same values of the rule's equal labels. An alert never inhibits
-// itself.
-func (d *Dispatcher) inhibitedLocked(ls model.LabelSet, now time.Time) []string {
+// inhibitIndex holds, for each inhibit rule, the firing alerts matching
+// its source by the values of its equal labels. It is built under d.mu
+// for one moment and valid only while d.mu is held.
+type inhibitIndex struct {
+	now     time.Time
+	sources []map[string][]model.Fingerprint
+}
+
+func equalKey(ls model.LabelSet, equal []model.LabelName) string {
+	var b strings.Builder
+	for _, l := range equal {
+		b.WriteString(string(ls[l]))
+		b.WriteByte(0xff)
+	}
+	return b.String()
+}
+
+// inhibitIndexLocked builds the index at now in one pass over the alerts.
+func (d *Dispatcher) inhibitIndexLocked(now time.Time) *inhibitIndex {
+	ix := &inhibitIndex{now: now, sources: make([]map[string][]model.Fingerprint, len(d.inhibit))}
+	for i, r := range d.inhibit {
+		m := map[string][]model.Fingerprint{}
+		for fp, a := range d.alerts {
+			if !a.Resolved(now) && matches(r.source, a.Labels) {
+				k := equalKey(a.Labels, r.equal)
+				m[k] = append(m[k], fp)
+			}
+		}
+		ix.sources[i] = m
+	}
+	return ix
+}
+
+// inhibitedBy returns the fingerprints of the firing alerts that inhibit
+// ls: they match a rule's source, ls its target, and both have the same
+// values of the rule's equal labels. An alert never inhibits itself.
+func (d *Dispatcher) inhibitedBy(ix *inhibitIndex, ls model.LabelSet) []string {
 	var by []string
 	fp := ls.Fingerprint()
-	for _, r := range d.inhibit {
+	for i, r := range d.inhibit {
 		if !matches(r.target, ls) {
 			continue
 		}
-		for sfp, s := range d.alerts {
-			if sfp == fp || s.Resolved(now) || !matches(r.source, s.Labels) {
-				continue
-			}
-			if !slices.ContainsFunc(r.equal, func(l model.LabelName) bool { return s.Labels[l] != ls[l] }) {
+		for _, sfp := range ix.sources[i][equalKey(ls, r.equal)] {
+			if sfp != fp {
 				by = append(by, sfp.String())
 			}
 		}
@@ -230,20 +259,28 @@ func (d *Dispatcher) inhibitedLocked(ls model.LabelSet, now time.Time) []string 
 	return by
 }
 
+func (d *Dispatcher) inhibitedLocked(ls model.LabelSet, now time.Time) []string {
+	return d.inhibitedBy(d.inhibitIndexLocked(now), ls)
+}
+
 // Tick flushes the groups that are due at the injected clock's now, each
 // in its own goroutine (Wait waits for them), and forgets resolved alerts
-// that no group holds any more. Run calls it every second.
+// that no group holds any more. Run calls it every tickEvery.
 func (d *Dispatcher) Tick() {
 	now := d.opts.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var ix *inhibitIndex // built when a group is due
 	for _, g := range d.groups {
 		if g.flushing || g.next.After(now) {
 			continue
 		}
+		if ix == nil {
+			ix = d.inhibitIndexLocked(now)
+		}
 		g.flushing = true
 		g.next = now.Add(g.route.GroupInterval)
-		job := d.prepareLocked(g, now)
+		job := d.prepareLocked(g, ix, now)
 		d.flushes.Add(1)
 		go func() {
 			defer d.flushes.Done()
@@ -274,10 +311,15 @@ func (d *Dispatcher) inAnyGroupLocked(fp model.Fingerprint) bool {
 // Wait waits for the flushes Tick started.
 func (d *Dispatcher) Wait() { d.flushes.Wait() }
 
-// Run ticks every second until ctx ends, then waits for the flushes.
+// tickEvery is how often Run looks for due groups: a group flushes at
+// most this late.
+const tickEvery = 100 * time.Millisecond
+
+// Run ticks every tickEvery until ctx ends, then waits for the flushes.
 func (d *Dispatcher) Run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(tickEvery)
 	defer t.Stop()
+	lastGC := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -285,7 +327,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			d.Tick()
-			_ = d.silences.GC()
+			if time.Since(lastGC) > time.Minute {
+				_ = d.silences.GC()
+				lastGC = time.Now()
+			}
 		}
 	}
 }
@@ -301,12 +346,12 @@ type flushJob struct {
 	deadline     time.Duration
 }
 
-func (d *Dispatcher) prepareLocked(g *aggrGroup, now time.Time) flushJob {
+func (d *Dispatcher) prepareLocked(g *aggrGroup, ix *inhibitIndex, now time.Time) flushJob {
 	job := flushJob{g: g, receiver: g.route.Receiver, integrations: d.receivers[g.route.Receiver], now: now, deadline: g.route.GroupInterval}
 	muteTime := intervalsContain(d.intervals, g.route.MuteIntervals, now) ||
 		(len(g.route.ActiveIntervals) > 0 && !intervalsContain(d.intervals, g.route.ActiveIntervals, now))
 	for _, a := range g.alerts {
-		if !a.Resolved(now) && (muteTime || len(d.silences.Mutes(a.Labels, now)) > 0 || len(d.inhibitedLocked(a.Labels, now)) > 0) {
+		if !a.Resolved(now) && (muteTime || len(d.silences.Mutes(a.Labels, now)) > 0 || len(d.inhibitedBy(ix, a.Labels)) > 0) {
 			continue
 		}
 		c := *a

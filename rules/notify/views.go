@@ -50,19 +50,20 @@ func (d *Dispatcher) Alerts() []AlertView {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []AlertView
+	ix := d.inhibitIndexLocked(now)
 	for _, a := range d.alerts {
 		if a.Resolved(now) {
 			continue
 		}
-		out = append(out, d.viewLocked(a, now))
+		out = append(out, d.viewLocked(a, ix, now))
 	}
 	slices.SortFunc(out, func(a, b AlertView) int { return strings.Compare(a.Labels.String(), b.Labels.String()) })
 	return out
 }
 
-func (d *Dispatcher) viewLocked(a *Alert, t time.Time) AlertView {
+func (d *Dispatcher) viewLocked(a *Alert, ix *inhibitIndex, t time.Time) AlertView {
 	v := AlertView{Alert: *a, Fingerprint: a.Fingerprint().String(), State: AlertActive,
-		SilencedBy: d.silences.Mutes(a.Labels, t), InhibitedBy: d.inhibitedLocked(a.Labels, t)}
+		SilencedBy: d.silences.Mutes(a.Labels, t), InhibitedBy: d.inhibitedBy(ix, a.Labels)}
 	for _, r := range d.route.Match(a.Labels) {
 		if !slices.Contains(v.Receivers, r.Receiver) {
 			v.Receivers = append(v.Receivers, r.Receiver)
@@ -86,11 +87,12 @@ func (d *Dispatcher) Groups() []GroupView {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []GroupView
+	ix := d.inhibitIndexLocked(now)
 	for _, g := range d.groups {
 		gv := GroupView{Labels: g.labels, Receiver: g.route.Receiver, RouteKey: g.route.Key()}
 		for _, a := range g.alerts {
 			if !a.Resolved(now) {
-				gv.Alerts = append(gv.Alerts, d.viewLocked(a, now))
+				gv.Alerts = append(gv.Alerts, d.viewLocked(a, ix, now))
 			}
 		}
 		if len(gv.Alerts) == 0 {

@@ -380,7 +380,7 @@ type amStatus struct {
 }
 
 // amGetStatus reports a cluster that is disabled (Vigil is one node) and
-// the alertmanager.yml as written.
+// the running alertmanager config with its secrets hidden.
 func (s *Server) amGetStatus(c echo.Context) error {
 	var st amStatus
 	st.Cluster.Status, st.Cluster.Peers = "disabled", []struct{}{}

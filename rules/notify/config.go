@@ -47,8 +47,6 @@ type Config struct {
 	// File is where the config was read from ("" if parsed from bytes);
 	// relative template paths are taken from its folder.
 	File string `yaml:"-"`
-	// Original is the config as written, for the status API.
-	Original string `yaml:"-"`
 }
 
 // GlobalConfig holds the defaults of the receivers and resolve_timeout.
@@ -213,7 +211,7 @@ func LoadFile(file string) (*Config, error) {
 // Parse reads and validates an alertmanager.yml's contents: unknown fields,
 // bad matchers, unknown receiver or time interval names are errors.
 func Parse(data []byte) (*Config, error) {
-	c := &Config{Original: string(data)}
+	c := &Config{}
 	if err := yaml.UnmarshalStrict(data, c); err != nil {
 		return nil, err
 	}

@@ -80,3 +80,26 @@ func TestTimeIntervalContains(t *testing.T) {
 		t.Error("days_of_month -1 does not contain 2028-02-29")
 	}
 }
+
+// The status API shows the config to viewers: no secret in it.
+func TestConfigYAMLHidesSecrets(t *testing.T) {
+	c, err := LoadFile("testdata/alertmanager.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{Config: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.ConfigYAML()
+	for _, secret := range []string{"secret'", ": secret", "127.0.0.1:5001"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("ConfigYAML shows %q:\n%s", secret, got)
+		}
+	}
+	for _, want := range []string{"smtp_auth_password: <secret>", "receiver: pager", "- '...'"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ConfigYAML lacks %q:\n%s", want, got)
+		}
+	}
+}

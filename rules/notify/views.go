@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v2"
 )
 
 // This file is what the Alertmanager API shows of the dispatcher: the
@@ -121,9 +122,51 @@ func (d *Dispatcher) Receivers() []string {
 	return out
 }
 
-// ConfigYAML returns the running config as it was written.
+// ConfigYAML returns the running config (with the receivers' defaults
+// from global filled in) as YAML, every secret replaced by "<secret>" as
+// Alertmanager's status shows it: viewers read it.
 func (d *Dispatcher) ConfigYAML() string {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cfg.Original
+	c := d.cfg
+	d.mu.Unlock()
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return ""
+	}
+	var tree yaml.MapSlice
+	if err := yaml.Unmarshal(b, &tree); err != nil {
+		return ""
+	}
+	out, _ := yaml.Marshal(redact(tree))
+	return string(out)
+}
+
+// secretKeys are the fields whose values the status API hides; webhook
+// URLs often carry tokens, so they are hidden too, as in Alertmanager.
+var secretKeys = map[string]bool{
+	"smtp_auth_password": true, "smtp_auth_secret": true, "auth_password": true, "auth_secret": true,
+	"password": true, "credentials": true, "bearer_token": true, "hmac_secret": true,
+	"url": true, "slack_api_url": true,
+}
+
+func redact(v any) any {
+	switch v := v.(type) {
+	case yaml.MapSlice:
+		for i := range v {
+			if k, ok := v[i].Key.(string); ok && secretKeys[k] {
+				if s, ok := v[i].Value.(string); ok && s != "" {
+					v[i].Value = "<secret>"
+					continue
+				}
+			}
+			v[i].Value = redact(v[i].Value)
+		}
+		return v
+	case []any:
+		for i := range v {
+			v[i] = redact(v[i])
+		}
+		return v
+	}
+	return v
 }

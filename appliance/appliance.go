@@ -245,6 +245,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.components = append(a.components, a.rules)
+	a.notify.watchRules(a.rules.m)
 	if cfg.Demo {
 		a.demo = startDemo(a.storage, demo.WallClock{}, a.log)
 	}

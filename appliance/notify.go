@@ -36,6 +36,15 @@ type notifyRunner struct {
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+
+	// groups lists the rule groups (nil until watchRules); the longest
+	// interval among them, looked up at most once a minute, bounds how
+	// long a firing alert stays valid without being sent again. mu
+	// guards the three.
+	mu          sync.Mutex
+	groups      func() []rules.GroupStatus
+	maxInterval time.Duration
+	checkedAt   time.Time
 }
 
 var (
@@ -104,19 +113,44 @@ func (r *notifyRunner) Reload(cfg Config) (bool, error) {
 	return true, nil
 }
 
-// Send is the rules' Notifier: firing alerts stay firing until
-// resolve_timeout unless sent again (the rules send them at each
-// evaluation); resolved ones carry their resolution time.
+// watchRules lets Send learn the rule groups' intervals.
+func (r *notifyRunner) watchRules(m *rules.Manager) {
+	r.mu.Lock()
+	r.groups, r.checkedAt = m.Groups, time.Time{}
+	r.mu.Unlock()
+}
+
+// validFor is how long a firing alert stays firing unless sent again:
+// four times the longest group interval (at least a minute), as
+// Prometheus sets EndsAt for Alertmanager, so that a group evaluated
+// every 10m does not resolve between two evaluations.
+func (r *notifyRunner) validFor(now time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.groups != nil && now.Sub(r.checkedAt) > time.Minute {
+		r.maxInterval, r.checkedAt = 0, now
+		for _, g := range r.groups() {
+			r.maxInterval = max(r.maxInterval, g.Interval)
+		}
+	}
+	return 4 * max(r.maxInterval, time.Minute)
+}
+
+// Send is the rules' Notifier: firing alerts stay valid for validFor
+// (the rules send them again at each evaluation); resolved ones carry
+// their resolution time.
 func (r *notifyRunner) Send(alerts []rules.Alert) {
+	now := time.Now()
+	endsAt := now.Add(r.validFor(now))
 	out := make([]*notify.Alert, 0, len(alerts))
 	for _, a := range alerts {
-		na := &notify.Alert{Labels: make(model.LabelSet, a.Labels.Len()), Annotations: make(model.LabelSet, a.Annotations.Len()), StartsAt: a.ActiveAt}
+		na := &notify.Alert{Labels: make(model.LabelSet, a.Labels.Len()), Annotations: make(model.LabelSet, a.Annotations.Len()), StartsAt: a.ActiveAt, EndsAt: endsAt}
 		a.Labels.Range(func(l labels.Label) { na.Labels[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
 		a.Annotations.Range(func(l labels.Label) { na.Annotations[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
 		if a.State == rules.StateResolved {
 			na.EndsAt = a.ResolvedAt
 			if na.EndsAt.IsZero() {
-				na.EndsAt = time.Now()
+				na.EndsAt = now
 			}
 		}
 		out = append(out, na)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-monitoring/vigil/rules"
 	"github.com/vigil-monitoring/vigil/rules/notify"
 )
 
@@ -89,5 +90,20 @@ func TestStartFailsOnBadAlertmanagerConfig(t *testing.T) {
 	a.Stop(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "cannot load the alertmanager config") || !strings.Contains(err.Error(), `url "not a url" is not an http(s) URL`) {
 		t.Fatalf("Start: err = %v", err)
+	}
+}
+
+// A firing alert of the rules stays valid for four group intervals.
+func TestNotifyValidFor(t *testing.T) {
+	r := &notifyRunner{}
+	now := time.Now()
+	if got := r.validFor(now); got != 4*time.Minute {
+		t.Errorf("without rules: %v, want 4m", got)
+	}
+	r.groups = func() []rules.GroupStatus {
+		return []rules.GroupStatus{{Interval: 30 * time.Second}, {Interval: 10 * time.Minute}}
+	}
+	if got := r.validFor(now); got != 40*time.Minute {
+		t.Errorf("with a 10m group: %v, want 40m", got)
 	}
 }

@@ -128,12 +128,12 @@ type InhibitRule struct {
 
 // Receiver is a named set of integrations a route sends to.
 type Receiver struct {
-	Name             string           `yaml:"name"`
-	WebhookConfigs   []*WebhookConfig `yaml:"webhook_configs,omitempty"`
-	EmailConfigs     []*EmailConfig   `yaml:"email_configs,omitempty"`
-	SlackConfigs     []yaml.MapSlice  `yaml:"slack_configs,omitempty"`
-	PagerdutyConfigs []yaml.MapSlice  `yaml:"pagerduty_configs,omitempty"`
-	Unsupported      map[string]any   `yaml:",inline"`
+	Name             string             `yaml:"name"`
+	WebhookConfigs   []*WebhookConfig   `yaml:"webhook_configs,omitempty"`
+	EmailConfigs     []*EmailConfig     `yaml:"email_configs,omitempty"`
+	SlackConfigs     []*SlackConfig     `yaml:"slack_configs,omitempty"`
+	PagerdutyConfigs []*PagerdutyConfig `yaml:"pagerduty_configs,omitempty"`
+	Unsupported      map[string]any     `yaml:",inline"`
 }
 
 // WebhookConfig sends Alertmanager's version-4 JSON payload.
@@ -168,6 +168,47 @@ type EmailConfig struct {
 	Text             *string           `yaml:"text,omitempty"`
 	RequireTLS       *bool             `yaml:"require_tls,omitempty"`
 	TLSConfig        *TLSConfig        `yaml:"tls_config,omitempty"`
+}
+
+// SlackConfig posts to a Slack incoming webhook.
+type SlackConfig struct {
+	SendResolved *bool       `yaml:"send_resolved,omitempty"` // default false
+	APIURL       string      `yaml:"api_url,omitempty"`
+	APIURLFile   string      `yaml:"api_url_file,omitempty"`
+	Channel      string      `yaml:"channel,omitempty"`
+	Username     string      `yaml:"username,omitempty"`
+	Color        string      `yaml:"color,omitempty"`
+	Title        string      `yaml:"title,omitempty"`
+	TitleLink    string      `yaml:"title_link,omitempty"`
+	Pretext      string      `yaml:"pretext,omitempty"`
+	Text         string      `yaml:"text,omitempty"`
+	Footer       string      `yaml:"footer,omitempty"`
+	Fallback     string      `yaml:"fallback,omitempty"`
+	IconEmoji    string      `yaml:"icon_emoji,omitempty"`
+	IconURL      string      `yaml:"icon_url,omitempty"`
+	LinkNames    bool        `yaml:"link_names,omitempty"`
+	MrkdwnIn     []string    `yaml:"mrkdwn_in,omitempty"`
+	HTTPConfig   *HTTPConfig `yaml:"http_config,omitempty"`
+}
+
+// PagerdutyConfig sends PagerDuty Events API v2 events.
+type PagerdutyConfig struct {
+	SendResolved   *bool             `yaml:"send_resolved,omitempty"` // default true
+	RoutingKey     string            `yaml:"routing_key,omitempty"`
+	RoutingKeyFile string            `yaml:"routing_key_file,omitempty"`
+	ServiceKey     string            `yaml:"service_key,omitempty"`
+	ServiceKeyFile string            `yaml:"service_key_file,omitempty"`
+	URL            string            `yaml:"url,omitempty"`
+	Client         string            `yaml:"client,omitempty"`
+	ClientURL      string            `yaml:"client_url,omitempty"`
+	Description    string            `yaml:"description,omitempty"`
+	Details        map[string]string `yaml:"details,omitempty"`
+	Severity       string            `yaml:"severity,omitempty"`
+	Class          string            `yaml:"class,omitempty"`
+	Component      string            `yaml:"component,omitempty"`
+	Group          string            `yaml:"group,omitempty"`
+	Source         string            `yaml:"source,omitempty"`
+	HTTPConfig     *HTTPConfig       `yaml:"http_config,omitempty"`
 }
 
 // NamedInterval is a named list of time intervals (time_intervals).
@@ -264,13 +305,31 @@ func (c *Config) validate() error {
 		}
 		names[r.Name] = true
 		for k := range r.Unsupported {
-			add("receiver %q: %s are not supported by Vigil (it delivers webhook_configs and email_configs; send the others through a webhook bridge)", r.Name, k)
+			add("receiver %q: %s are not supported by Vigil (it delivers webhook_configs, email_configs, slack_configs and pagerduty_configs; send the others through a webhook bridge)", r.Name, k)
 		}
-		if len(r.SlackConfigs) > 0 {
-			add("receiver %q: slack_configs are not supported by this build of Vigil; use a webhook_configs bridge", r.Name)
+		for j, sc := range r.SlackConfigs {
+			where := fmt.Sprintf("receiver %q: slack_configs[%d]", r.Name, j)
+			if sc.APIURL == "" && sc.APIURLFile == "" {
+				sc.APIURL, sc.APIURLFile = c.Global.SlackAPIURL, c.Global.SlackAPIURLFile
+			}
+			if sc.APIURL == "" && sc.APIURLFile == "" {
+				add("%s: no api_url set (neither api_url, api_url_file nor global.slack_api_url)", where)
+			}
 		}
-		if len(r.PagerdutyConfigs) > 0 {
-			add("receiver %q: pagerduty_configs are not supported by this build of Vigil; use a webhook_configs bridge", r.Name)
+		for j, pd := range r.PagerdutyConfigs {
+			where := fmt.Sprintf("receiver %q: pagerduty_configs[%d]", r.Name, j)
+			if pd.URL == "" {
+				pd.URL = c.Global.PagerdutyURL
+			}
+			if pd.URL == "" {
+				pd.URL = "https://events.pagerduty.com/v2/enqueue"
+			}
+			switch {
+			case pd.ServiceKey != "" || pd.ServiceKeyFile != "":
+				add("%s: service_key is PagerDuty's Events API v1, which Vigil does not send; use routing_key (Events API v2)", where)
+			case pd.RoutingKey == "" && pd.RoutingKeyFile == "":
+				add("%s: missing routing_key or routing_key_file", where)
+			}
 		}
 		for j, w := range r.WebhookConfigs {
 			where := fmt.Sprintf("receiver %q: webhook_configs[%d]", r.Name, j)

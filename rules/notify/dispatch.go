@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -104,7 +105,7 @@ func (d *Dispatcher) ApplyConfig(c *Config) error {
 		for _, w := range r.WebhookConfigs {
 			ints = append(ints, newWebhook(w))
 		}
-		if len(r.EmailConfigs) > 0 {
+		if len(r.EmailConfigs)+len(r.SlackConfigs)+len(r.PagerdutyConfigs) > 0 {
 			files, err := c.TemplateFiles()
 			if err != nil {
 				return err
@@ -115,6 +116,12 @@ func (d *Dispatcher) ApplyConfig(c *Config) error {
 			}
 			for _, e := range r.EmailConfigs {
 				ints = append(ints, newEmail(e, tmpl))
+			}
+			for _, sc := range r.SlackConfigs {
+				ints = append(ints, &slack{cfg: sc, tmpl: tmpl, client: &http.Client{}})
+			}
+			for _, pd := range r.PagerdutyConfigs {
+				ints = append(ints, &pagerduty{cfg: pd, tmpl: tmpl, client: &http.Client{}})
 			}
 		}
 		receivers[r.Name] = ints

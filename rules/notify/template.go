@@ -242,6 +242,14 @@ const defaultTemplates = `
 {{ end }}  since {{ .StartsAt.UTC.Format "2006-01-02 15:04 MST" }}{{ if .GeneratorURL }} · {{ .GeneratorURL }}{{ end }}
 {{ range .Labels.SortedPairs }}  {{ .Name }}={{ .Value }}
 {{ end }}{{ end }}{{ end }}
+{{ define "slack.default.title" }}{{ template "__subject" . }}{{ end }}
+{{ define "slack.default.titlelink" }}{{ if .ExternalURL }}{{ .ExternalURL }}/alerts{{ end }}{{ end }}
+{{ define "slack.default.text" }}{{ range .Alerts }}{{ if eq .Status "resolved" }}✅{{ else }}🔥{{ end }} *{{ if .Annotations.summary }}{{ .Annotations.summary }}{{ else }}{{ .Labels.alertname }}{{ end }}*{{ if .Annotations.description }}
+{{ .Annotations.description }}{{ end }}
+{{ end }}{{ end }}
+{{ define "pagerduty.default.description" }}{{ template "__subject" . }}{{ end }}
+{{ define "pagerduty.default.instances" }}{{ range . }}{{ if .Annotations.summary }}{{ .Annotations.summary }}{{ else }}{{ .Labels.alertname }}{{ end }} ({{ range .Labels.SortedPairs }}{{ .Name }}={{ .Value }} {{ end }})
+{{ end }}{{ end }}
 {{ define "email.default.subject" }}{{ template "__subject" . }}{{ end }}
 {{ define "email.default.text" }}{{ if .Alerts.Firing }}Firing ({{ .Alerts.Firing | len }}):
 {{ template "__alert_text" .Alerts.Firing }}{{ end }}{{ if .Alerts.Resolved }}Resolved ({{ .Alerts.Resolved | len }}):

@@ -146,7 +146,7 @@ func (d *Dispatcher) ConfigYAML() string {
 var secretKeys = map[string]bool{
 	"smtp_auth_password": true, "smtp_auth_secret": true, "auth_password": true, "auth_secret": true,
 	"password": true, "credentials": true, "bearer_token": true, "hmac_secret": true,
-	"url": true, "slack_api_url": true,
+	"url": true, "slack_api_url": true, "api_url": true, "routing_key": true, "service_key": true,
 }
 
 func redact(v any) any {

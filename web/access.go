@@ -86,6 +86,7 @@ var routeAccess = map[string]auth.Role{
 	"/metrics/job":              auth.RoleWriter,
 	"/metrics/job/*":            auth.RoleWriter,
 	"/metrics/job@base64/*":     auth.RoleWriter,
+	"/api/v1/events/:kind":      auth.RoleWriter,
 
 	// Alertmanager API v2: viewers read alerts, groups, silences,
 	// receivers and status; posting alerts is ingestion (a writer token

@@ -146,6 +146,7 @@ func New(opts Options, deps Deps) *Server {
 	s.registerIngest(e)
 	s.registerBackup(e)
 	s.registerPlatform(e)
+	s.registerEvents(e)
 	return s
 }
 

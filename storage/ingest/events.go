@@ -1,0 +1,472 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/vigil-monitoring/vigil/storage"
+)
+
+// The event API: the Panic platform's record_*_metrics Celery tasks as
+// HTTP calls. Each event updates counters and histograms of the
+// catalogue, whose cumulative values the Recorder keeps and writes as
+// samples, exactly as a Prometheus client library would expose them.
+
+// EventKind names an event type, as in /api/v1/events/<kind>.
+type EventKind string
+
+// The event kinds.
+const (
+	PanicRequestEvent EventKind = "panic-request"
+	AuthEvent         EventKind = "auth"
+	NotificationEvent EventKind = "notification"
+)
+
+// EventKinds are the kinds the Recorder accepts.
+var EventKinds = []EventKind{PanicRequestEvent, AuthEvent, NotificationEvent}
+
+// MaxLabelValues caps the distinct values of one label of the event
+// metrics within a process, so that a client cannot create series without
+// bound (a firm ID that is really a request ID, say).
+const MaxLabelValues = 1000
+
+// EventError is a rejected event: which one of a batch (from 0), which
+// field, and why. A batch with one bad event is rejected as a whole.
+type EventError struct {
+	Index int
+	Field string
+	Err   error
+}
+
+func (e *EventError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("event %d: %v; nothing of the batch was recorded", e.Index, e.Err)
+	}
+	return fmt.Sprintf("event %d: field %q: %v; nothing of the batch was recorded", e.Index, e.Field, e.Err)
+}
+
+// panicRequest, authEvent and notification are the events' JSON bodies,
+// with the arguments of the seed's Celery tasks. ID, optional, makes a
+// retried event count once.
+type panicRequest struct {
+	ID           string   `json:"id"`
+	ServiceType  *string  `json:"service_type"`
+	Status       *string  `json:"status"`
+	FirmID       *string  `json:"firm_id"`
+	Zone         *string  `json:"zone"`
+	ResponseTime *float64 `json:"response_time"`
+}
+
+type authEvent struct {
+	ID            string  `json:"id"`
+	UserType      *string `json:"user_type"`
+	Success       *bool   `json:"success"`
+	AccountLocked *bool   `json:"account_locked"`
+}
+
+type notification struct {
+	ID      string  `json:"id"`
+	Channel *string `json:"channel"`
+	Status  *string `json:"status"`
+}
+
+// Recorder turns events into samples. It is safe for concurrent use.
+type Recorder struct {
+	st  *storage.Storage
+	now func() time.Time
+
+	mu     sync.Mutex
+	values map[string]float64         // series key -> cumulative value
+	seen   map[string]map[string]bool // label name -> values seen
+	ids    map[string]time.Time       // event IDs recorded, for retries
+	lastTs int64
+	hist   map[string]CatalogueMetric
+}
+
+// idTTL is how long an event ID is remembered: longer than Celery's
+// retries take.
+const idTTL = time.Hour
+
+// NewRecorder returns a recorder that stores into st; now is its clock
+// (time.Now when nil).
+func NewRecorder(st *storage.Storage, now func() time.Time) *Recorder {
+	if now == nil {
+		now = time.Now
+	}
+	r := &Recorder{st: st, now: now, values: map[string]float64{}, seen: map[string]map[string]bool{}, ids: map[string]time.Time{}, hist: map[string]CatalogueMetric{}}
+	for _, m := range Catalogue() {
+		if m.Type == Histogram {
+			r.hist[m.Name] = m
+		}
+	}
+	return r
+}
+
+// update is one change an event makes: add 1 to a counter, or observe a
+// value in a histogram.
+type update struct {
+	metric  string
+	labels  []storage.Label // without the name
+	observe *float64
+}
+
+var labelValueRE = regexp.MustCompile(`^[A-Za-z0-9_.:/@+-]{1,128}$`)
+
+// decodeEvents reads one event, a JSON array of events, or JSON lines.
+func decodeEvents(body io.Reader) ([]json.RawMessage, error) {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty body: send a JSON object, an array of them or JSON lines", ErrBadInput)
+	}
+	if data[0] == '[' {
+		var evs []json.RawMessage
+		if err := json.Unmarshal(data, &evs); err != nil {
+			return nil, fmt.Errorf("%w: the body is not a JSON array of events: %v", ErrBadInput, err)
+		}
+		return evs, nil
+	}
+	var evs []json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		var ev json.RawMessage
+		if err := dec.Decode(&ev); err == io.EOF {
+			return evs, nil
+		} else if err != nil {
+			return nil, &EventError{Index: len(evs), Err: fmt.Errorf("not JSON: %w", err)}
+		}
+		evs = append(evs, ev)
+	}
+}
+
+// Record decodes the events of kind in body, and stores them all or none.
+// It returns how many were recorded and how many were retries of events
+// already recorded (same id).
+func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (recorded, retried int, err error) {
+	raws, err := decodeEvents(body)
+	if err != nil {
+		return 0, 0, err
+	}
+	evs := make([][]update, len(raws))
+	ids := make([]string, len(raws))
+	for i, raw := range raws {
+		u, id, err := parseEvent(kind, raw)
+		if err != nil {
+			var ee *EventError
+			if errors.As(err, &ee) {
+				ee.Index = i
+				return 0, 0, ee
+			}
+			return 0, 0, &EventError{Index: i, Err: err}
+		}
+		ids[i], evs[i] = id, u
+		for _, up := range u {
+			for _, l := range up.labels {
+				if !labelValueRE.MatchString(l.Value) {
+					return 0, 0, &EventError{Index: i, Field: fieldOf(l.Name), Err: fmt.Errorf("%q is not a valid value: use 1 to 128 letters, digits and _.:/@+-", l.Value)}
+				}
+			}
+		}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Caps and retries are checked before anything changes.
+	now := r.now()
+	added := map[string]map[string]bool{}
+	skip := make([]bool, len(raws))
+	batchIDs := map[string]bool{}
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		if t, ok := r.ids[id]; (ok && now.Sub(t) < idTTL) || batchIDs[id] {
+			skip[i] = true
+			retried++
+		}
+		batchIDs[id] = true
+	}
+	for i, ups := range evs {
+		if skip[i] {
+			continue
+		}
+		for _, up := range ups {
+			for _, l := range up.labels {
+				if r.seen[l.Name][l.Value] || added[l.Name][l.Value] {
+					continue
+				}
+				if len(r.seen[l.Name])+len(added[l.Name]) >= MaxLabelValues {
+					return 0, 0, &EventError{Index: i, Field: fieldOf(l.Name), Err: fmt.Errorf("%q would be value number %d of %s; the cap is %d", l.Value, MaxLabelValues+1, l.Name, MaxLabelValues)}
+				}
+				if added[l.Name] == nil {
+					added[l.Name] = map[string]bool{}
+				}
+				added[l.Name][l.Value] = true
+			}
+		}
+	}
+
+	// Apply to a copy of the touched values, store, then commit.
+	next := map[string]float64{}
+	var touched []touchedSeries
+	get := func(key string, ls []storage.Label) float64 {
+		if v, ok := next[key]; ok {
+			return v
+		}
+		v, ok := r.values[key]
+		born := false
+		if !ok {
+			v, ok = r.stored(ctx, ls)
+			born = !ok
+		}
+		touched = append(touched, touchedSeries{key, ls, born})
+		return v
+	}
+	var ups []update
+	for i, u := range evs {
+		if !skip[i] {
+			ups = append(ups, u...)
+		}
+	}
+	for _, up := range ups {
+		if up.observe == nil {
+			ls := withName(up.metric, up.labels)
+			key := seriesKeyOf(ls)
+			next[key] = get(key, ls) + 1
+			continue
+		}
+		h := r.hist[up.metric]
+		v := *up.observe
+		bounds := append(h.Buckets[:len(h.Buckets):len(h.Buckets)], math.Inf(1))
+		for _, b := range bounds {
+			le := "+Inf"
+			if !math.IsInf(b, 1) {
+				le = formatFloat(b)
+			}
+			ls := withName(up.metric+"_bucket", append(up.labels[:len(up.labels):len(up.labels)], storage.Label{Name: "le", Value: le}))
+			key := seriesKeyOf(ls)
+			inc := 0.0
+			if v <= b {
+				inc = 1
+			}
+			next[key] = get(key, ls) + inc
+		}
+		ls := withName(up.metric+"_sum", up.labels)
+		key := seriesKeyOf(ls)
+		next[key] = get(key, ls) + v
+		ls = withName(up.metric+"_count", up.labels)
+		key = seriesKeyOf(ls)
+		next[key] = get(key, ls) + 1
+	}
+	// A new series starts with a 0 just before its first value, as client
+	// libraries initialise counters: otherwise increase() and rate() could
+	// not see its first events.
+	ts := max(now.UnixMilli(), r.lastTs+2)
+	var rows storage.Rows
+	for _, t := range touched {
+		if t.born {
+			if err := rows.Add(t.labels, ts-1, 0); err != nil {
+				return 0, 0, err
+			}
+		}
+		if err := rows.Add(t.labels, ts, next[t.key]); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err := r.st.Append(&rows); err != nil {
+		return 0, 0, fmt.Errorf("storing the events: %w", err)
+	}
+	r.lastTs = ts
+	for k, v := range next {
+		r.values[k] = v
+	}
+	for name, vs := range added {
+		if r.seen[name] == nil {
+			r.seen[name] = map[string]bool{}
+		}
+		for v := range vs {
+			r.seen[name][v] = true
+		}
+	}
+	for i, id := range ids {
+		if id != "" && !skip[i] {
+			r.ids[id] = now
+		}
+	}
+	if len(r.ids) > 100_000 {
+		for id, t := range r.ids {
+			if now.Sub(t) >= idTTL {
+				delete(r.ids, id)
+			}
+		}
+	}
+	return len(raws) - retried, retried, nil
+}
+
+type touchedSeries struct {
+	key    string
+	labels []storage.Label
+	born   bool // new: neither in memory nor in the store
+}
+
+// stored is the last value of series ls in the store, so that counters
+// resume after a restart, and whether there is one.
+func (r *Recorder) stored(ctx context.Context, ls []storage.Label) (float64, bool) {
+	now := r.now()
+	q, err := r.st.Querier(now.Add(-r.st.Retention()).UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return 0, false
+	}
+	defer q.Close()
+	ms := make([]*labels.Matcher, len(ls))
+	for i, l := range ls {
+		ms[i] = labels.MustNewMatcher(labels.MatchEqual, l.Name, l.Value)
+	}
+	set := q.Select(ctx, false, nil, ms...)
+	var lastT int64 = math.MinInt64
+	v, found := 0.0, false
+	for set.Next() {
+		if set.At().Labels().Len() != len(ls) {
+			continue // a series with more labels
+		}
+		it := set.At().Iterator(nil)
+		for it.Next() != 0 {
+			if t, x := it.At(); t > lastT && !math.IsNaN(x) {
+				lastT, v, found = t, x, true
+			}
+		}
+	}
+	return v, found
+}
+
+func withName(name string, ls []storage.Label) []storage.Label {
+	return append([]storage.Label{{Name: "__name__", Value: name}}, ls...)
+}
+
+func seriesKeyOf(ls []storage.Label) string {
+	var b strings.Builder
+	for _, l := range ls {
+		b.WriteString(l.Name)
+		b.WriteByte(0)
+		b.WriteString(l.Value)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// fieldOf is the JSON field a label comes from.
+func fieldOf(label string) string {
+	if label == "result" {
+		return "success"
+	}
+	return label
+}
+
+// parseEvent decodes one event of kind into the updates it makes.
+func parseEvent(kind EventKind, raw json.RawMessage) ([]update, string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	str := func(field string, p *string) (string, error) {
+		if p == nil {
+			return "", &EventError{Field: field, Err: errors.New("missing")}
+		}
+		return *p, nil
+	}
+	decode := func(into any) error {
+		if err := dec.Decode(into); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return &EventError{Field: te.Field, Err: fmt.Errorf("must be a %s, not a JSON %s", te.Type, te.Value)}
+			}
+			if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+				return &EventError{Field: strings.Trim(f, `"`), Err: fmt.Errorf("unknown field (the %s event takes %s)", kind, eventFields[kind])}
+			}
+			return fmt.Errorf("not a JSON object: %w", err)
+		}
+		return nil
+	}
+	switch kind {
+	case PanicRequestEvent:
+		var e panicRequest
+		if err := decode(&e); err != nil {
+			return nil, "", err
+		}
+		var vals [4]string
+		for i, f := range []struct {
+			name string
+			p    *string
+		}{{"service_type", e.ServiceType}, {"status", e.Status}, {"firm_id", e.FirmID}, {"zone", e.Zone}} {
+			v, err := str(f.name, f.p)
+			if err != nil {
+				return nil, "", err
+			}
+			vals[i] = v
+		}
+		ups := []update{{metric: "panic_requests_total", labels: []storage.Label{
+			{Name: "service_type", Value: vals[0]}, {Name: "status", Value: vals[1]}, {Name: "zone", Value: vals[3]}, {Name: "firm_id", Value: vals[2]}}}}
+		if e.ResponseTime != nil {
+			if *e.ResponseTime < 0 || math.IsNaN(*e.ResponseTime) {
+				return nil, "", &EventError{Field: "response_time", Err: fmt.Errorf("%v is negative; it is in seconds", *e.ResponseTime)}
+			}
+			ups = append(ups, update{metric: "panic_request_response_time_seconds", observe: e.ResponseTime, labels: []storage.Label{
+				{Name: "service_type", Value: vals[0]}, {Name: "zone", Value: vals[3]}, {Name: "firm_id", Value: vals[2]}}})
+		}
+		return ups, e.ID, nil
+	case AuthEvent:
+		var e authEvent
+		if err := decode(&e); err != nil {
+			return nil, "", err
+		}
+		ut, err := str("user_type", e.UserType)
+		if err != nil {
+			return nil, "", err
+		}
+		if e.Success == nil {
+			return nil, "", &EventError{Field: "success", Err: errors.New("missing")}
+		}
+		result := "failure"
+		if *e.Success {
+			result = "success"
+		}
+		ups := []update{{metric: "auth_login_attempts_total", labels: []storage.Label{{Name: "user_type", Value: ut}, {Name: "result", Value: result}}}}
+		if e.AccountLocked != nil && *e.AccountLocked {
+			ups = append(ups, update{metric: "auth_account_lockouts_total", labels: []storage.Label{{Name: "user_type", Value: ut}}})
+		}
+		return ups, e.ID, nil
+	case NotificationEvent:
+		var e notification
+		if err := decode(&e); err != nil {
+			return nil, "", err
+		}
+		ch, err := str("channel", e.Channel)
+		if err != nil {
+			return nil, "", err
+		}
+		st, err := str("status", e.Status)
+		if err != nil {
+			return nil, "", err
+		}
+		return []update{{metric: "notifications_sent_total", labels: []storage.Label{{Name: "channel", Value: ch}, {Name: "status", Value: st}}}}, e.ID, nil
+	}
+	return nil, "", fmt.Errorf("unknown event type %q; the types are panic-request, auth and notification", kind)
+}
+
+var eventFields = map[EventKind]string{
+	PanicRequestEvent: "service_type, status, firm_id, zone, response_time and id",
+	AuthEvent:         "user_type, success, account_locked and id",
+	NotificationEvent: "channel, status and id",
+}

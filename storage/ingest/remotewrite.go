@@ -133,6 +133,12 @@ func (d *remoteWriteDecoder) decode(body []byte) (*prompb.WriteRequest, error) {
 	d.buf = buf
 	wr, err := d.wru.UnmarshalProtobuf(buf)
 	if err != nil {
+		// The unmarshaler reuses the labels and samples of earlier
+		// requests without zeroing the fields a message leaves out, and a
+		// failed decode leaves entries that its Reset does not clear: the
+		// next request would take their values for absent (zero) fields,
+		// storing a sample of 0 as the failed request's value. Start over.
+		d.wru = prompb.WriteRequestUnmarshaler{}
 		return nil, inputErrorf("cannot decode the remote write request (%d bytes after snappy): %w; "+
 			"the body must be a protobuf prometheus.WriteRequest (remote write 1.0)", len(buf), err)
 	}

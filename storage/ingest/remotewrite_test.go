@@ -281,3 +281,42 @@ func BenchmarkDecodeRemoteWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(samples)/b.Elapsed().Seconds(), "samples/s")
 }
+
+// A failed decode must not leak into the next request: protobuf leaves
+// zero values out, so a sample of 0 after a failed request once came back
+// with the failed request's value (docs/reliability.md, finding 1).
+func TestRemoteWriteZeroAfterFailedDecode(t *testing.T) {
+	encode := func(wr *promprompb.WriteRequest) []byte {
+		b, err := wr.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	series := func(v float64, ts int64) promprompb.TimeSeries {
+		return promprompb.TimeSeries{
+			Labels:  []promprompb.Label{{Name: "__name__", Value: "up"}, {Name: "job", Value: "api"}},
+			Samples: []promprompb.Sample{{Value: v, Timestamp: ts}},
+		}
+	}
+	good := encode(&promprompb.WriteRequest{Timeseries: []promprompb.TimeSeries{series(42, 1000)}})
+	bad := append(encode(&promprompb.WriteRequest{Timeseries: []promprompb.TimeSeries{series(42, 1000), series(42, 2000)}}), 0x0a, 0x20) // a truncated third series
+	zero := encode(&promprompb.WriteRequest{Timeseries: []promprompb.TimeSeries{series(0, 3000)}})
+
+	var rows storage.Rows
+	if _, err := DecodeRemoteWrite(snappy.Encode(nil, good), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeRemoteWrite(snappy.Encode(nil, bad), &rows); err == nil {
+		t.Fatal("the truncated request decoded")
+	}
+	rows.Reset()
+	if _, err := DecodeRemoteWrite(snappy.Encode(nil, zero), &rows); err != nil {
+		t.Fatal(err)
+	}
+	var got []float64
+	_ = rows.ForEach(func(_ []storage.Label, ts int64, v float64) { got = append(got, v) })
+	if len(got) != 1 || got[0] != 0 {
+		t.Fatalf("the zero sample after a failed decode came back as %v", got)
+	}
+}

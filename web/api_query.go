@@ -81,6 +81,9 @@ func (s *Server) query(c echo.Context) (res apiResult) {
 	defer cancel()
 
 	qs := r.FormValue("query")
+	if aerr := s.checkSubquerySteps(qs, 0); aerr != nil {
+		return errResult(aerr)
+	}
 	began := time.Now()
 	qry, err := s.deps.Engine.NewInstantQuery(ctx, s.queryable(), opts, qs, ts)
 	if err != nil {
@@ -140,6 +143,9 @@ func (s *Server) queryRange(c echo.Context) (res apiResult) {
 	defer cancel()
 
 	qs := r.FormValue("query")
+	if aerr := s.checkSubquerySteps(qs, end.Sub(start)); aerr != nil {
+		return errResult(aerr)
+	}
 	began := time.Now()
 	qry, err := s.deps.Engine.NewRangeQuery(ctx, s.queryable(), opts, qs, start, end, step)
 	if err != nil {
@@ -241,6 +247,60 @@ func extractQueryOpts(r *http.Request) (promql.QueryOpts, error) {
 		useStartTimestamps = &b
 	}
 	return promql.NewPrometheusQueryOpts(r.FormValue("stats") == "all", lookback, useStartTimestamps), nil
+}
+
+// maxSubquerySteps bounds the steps one subquery may evaluate. The engine
+// allocates bookkeeping for every step of a subquery before it evaluates
+// anything and before --query.max-samples applies, so
+// max_over_time(up[1y:1ms]) alone would take hundreds of gigabytes and end
+// the process (docs/reliability.md). A million steps is 16 MB of it, and
+// far more than a dashboard asks: [1d:1s] over a week is 691,200.
+const maxSubquerySteps = 1_000_000
+
+// defaultSubqueryStep is the step of a subquery written without one; the
+// appliance gives the engine the same default (Prometheus' evaluation
+// interval, 1m).
+const defaultSubqueryStep = time.Minute
+
+// checkSubquerySteps refuses, with 400, a query whose subqueries would
+// evaluate more than maxSubquerySteps steps over span (0 for an instant
+// query). A subquery is evaluated over the query's span plus its own range
+// plus the ranges of the subqueries around it. Expressions that do not
+// parse are left to the engine, which reports them as Prometheus does.
+func (s *Server) checkSubquerySteps(qs string, span time.Duration) *apiError {
+	if s.deps.Parser == nil {
+		return nil
+	}
+	expr, err := s.deps.Parser.ParseExpr(qs)
+	if err != nil {
+		return nil
+	}
+	var tooMany error
+	parser.Inspect(expr, func(node parser.Node, path []parser.Node) error {
+		sq, ok := node.(*parser.SubqueryExpr)
+		if !ok {
+			return nil
+		}
+		window := span + sq.Range
+		for _, p := range path {
+			if outer, ok := p.(*parser.SubqueryExpr); ok {
+				window += outer.Range
+			}
+		}
+		step := sq.Step
+		if step <= 0 {
+			step = defaultSubqueryStep
+		}
+		if steps := window / step; steps > maxSubquerySteps {
+			tooMany = fmt.Errorf("the subquery %s would evaluate %d steps, more than the limit of %d; use a coarser subquery step or a shorter range", sq, int64(steps), maxSubquerySteps)
+			return tooMany
+		}
+		return nil
+	})
+	if tooMany != nil {
+		return badData(tooMany)
+	}
+	return nil
 }
 
 // queryConstructionError maps an error of NewInstantQuery/NewRangeQuery:

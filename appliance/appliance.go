@@ -24,6 +24,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/vigil-monitoring/vigil/appliance/demo"
+	"github.com/vigil-monitoring/vigil/dashboards"
+	"github.com/vigil-monitoring/vigil/rules"
 	"github.com/vigil-monitoring/vigil/storage"
 	"github.com/vigil-monitoring/vigil/web"
 	"github.com/vigil-monitoring/vigil/web/auth"
@@ -74,6 +76,7 @@ type Appliance struct {
 	backups    *backupRunner
 	backupJob  *backupJob  // nil without --backup.dir
 	demo       *demoRunner // nil without --demo
+	jobs       *jobRunner
 	server     *http.Server
 	listener   net.Listener
 	url        string
@@ -249,6 +252,8 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	if cfg.Demo {
 		a.demo = startDemo(a.storage, demo.WallClock{}, a.log)
 	}
+	a.jobs = newJobs(dashboards.Summaries{Query: dashboards.QueryFunc(rules.EngineQuery(a.engine, a.storage))}, a.storage, a.metrics.set, a.log)
+	a.jobs.start()
 
 	handler := web.New(web.Options{
 		MaxRequestBodyBytes: int64(cfg.Web.MaxRequestBytes),
@@ -274,6 +279,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		Targets:      a.scrape.s,
 		Alerts:       a.rules,
 		History:      a.rules,
+		Jobs:         a.jobs,
 		Alertmanager: a.notify.d,
 		Logger:       a.log,
 	})
@@ -423,6 +429,9 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 	}
 	if a.demo != nil {
 		a.demo.close()
+	}
+	if a.jobs != nil {
+		a.jobs.stop()
 	}
 	if a.scrape != nil {
 		a.scrape.stop()

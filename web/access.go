@@ -62,6 +62,7 @@ var routeAccess = map[string]auth.Role{
 	"/api/v1/status/runtimeinfo": auth.RoleViewer,
 	"/api/v1/status/tsdb":        auth.RoleViewer,
 	"/api/v1/status/walreplay":   auth.RoleViewer,
+	"/api/v1/status/jobs":        auth.RoleViewer,
 	"/federate":                  auth.RoleViewer,
 
 	// Prometheus API v1: the TSDB admin API.

@@ -244,7 +244,14 @@ func (s *Server) platformAlerts(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// platformUpdateCache runs the minute job now, when there is one, and
+// answers with what it computes.
 func (s *Server) platformUpdateCache(c echo.Context) error {
+	if s.deps.Jobs != nil {
+		if j, ok := s.deps.Jobs.RunJob(minuteJob); ok && j.Result != "ok" {
+			return platformError(c, http.StatusInternalServerError, "the job %s failed: %s", j.Name, j.Detail)
+		}
+	}
 	m, err := s.summaries().Minute(c.Request().Context(), time.Now())
 	if err != nil {
 		return platformError(c, http.StatusInternalServerError, "%v", err)

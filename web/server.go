@@ -80,6 +80,10 @@ type Deps struct {
 	Rules         RulesProvider
 	Alerts        AlertsProvider
 	Alertmanagers AlertmanagersProvider
+	// Jobs lists the scheduled jobs for /api/v1/status/jobs and runs the
+	// minute job for update-cache-metrics; nil lists none.
+	Jobs JobsProvider
+
 	// History, the alert history, serves /api/v1/alerts/history; nil
 	// answers [].
 	History AlertHistoryProvider
@@ -147,6 +151,7 @@ func New(opts Options, deps Deps) *Server {
 	s.registerBackup(e)
 	s.registerPlatform(e)
 	s.registerEvents(e)
+	s.registerJobs(e)
 	return s
 }
 

@@ -93,6 +93,16 @@ func checkPlatformAPI(t *testing.T, baseURL string) {
 		t.Errorf("prometheus exposition lacks panic_requests_total")
 	}
 	call("POST", "/api/v1/metrics/update-cache-metrics", 200)
+	var jobs struct {
+		Jobs []struct {
+			Name, Result string
+			LastRun      *string `json:"last_run"`
+		}
+	}
+	if err := json.Unmarshal(call("GET", "/api/v1/status/jobs", 200), &jobs); err != nil || len(jobs.Jobs) != 2 ||
+		jobs.Jobs[0].Name != "update-all-metrics" || jobs.Jobs[0].Result != "ok" || jobs.Jobs[0].LastRun == nil {
+		t.Errorf("jobs after update-cache-metrics: %v %+v", err, jobs)
+	}
 
 	viewer := clientAs("reader", createUserViaAPI(t, baseURL, "reader", "viewer"))
 	resp, err := viewer.Post(baseURL+"/api/v1/metrics/update-cache-metrics", "", nil)

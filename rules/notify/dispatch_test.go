@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/prometheus/common/model"
 	"go.etcd.io/bbolt"
 )
@@ -263,5 +264,54 @@ func TestDispatchRetry(t *testing.T) {
 	step(d, clk, 30*time.Second)
 	if got := h.take(t); len(got) != 1 {
 		t.Fatalf("%d notifications after two failures, want 1", len(got))
+	}
+}
+
+// A webhook that hangs is given up at the group's next flush, counted as
+// failed, and the alert is notified again at the next flush (nothing is
+// dropped silently).
+func TestDispatchHangingWebhook(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(release) // before srv.Close, which waits for the handler
+	c, err := Parse([]byte("route: {receiver: r, group_wait: 0s, group_interval: 1s}\nreceivers: [{name: r, webhook_configs: [{url: '" + srv.URL + "'}]}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	d, err := New(Options{Config: c, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := metrics.GetOrCreateCounter(`vigil_notifications_failed_total{receiver="r",integration="webhook"}`)
+	before := failed.Get()
+	d.Put(&Alert{Labels: model.LabelSet{"alertname": "Hang"}})
+	start := time.Now()
+	step(d, clk, 0)
+	if took := time.Since(start); took < time.Second || took > 10*time.Second {
+		t.Errorf("the hanging delivery took %v, want about group_interval (1s)", took)
+	}
+	if failed.Get() != before+1 {
+		t.Errorf("vigil_notifications_failed_total went from %d to %d", before, failed.Get())
+	}
+	step(d, clk, time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if calls < 2 {
+		t.Errorf("%d calls: the alert was not notified again after the failure", calls)
 	}
 }

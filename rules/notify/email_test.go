@@ -130,3 +130,58 @@ func TestEmailOverSTARTTLSWithAuth(t *testing.T) {
 		t.Errorf("a wrong password: err = %v", err)
 	}
 }
+
+// Through the dispatcher: one email and one webhook per group, nothing
+// more within repeat_interval, and the resolution by both.
+func TestDispatchEmailAndWebhookOncePerGroup(t *testing.T) {
+	s := startSMTP(t)
+	h := newHook(t)
+	c, err := Parse([]byte(`
+global: {smtp_smarthost: '` + s.addr + `', smtp_from: 'alerts@panic.example.com', smtp_auth_username: alerts, smtp_auth_password: hunter2,
+         smtp_tls_config: {insecure_skip_verify: true}}
+route: {receiver: oncall, group_by: [alertname], group_wait: 30s, group_interval: 5m, repeat_interval: 4h}
+receivers:
+  - name: oncall
+    email_configs: [{to: 'oncall@panic.example.com', send_resolved: true}]
+    webhook_configs: [{url: '` + h.URL + `'}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	d, err := New(Options{Config: c, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := clk.Now().Add(time.Hour)
+	d.Put(&Alert{Labels: model.LabelSet{"alertname": "HighErrorRate", "endpoint": "/panic"}, EndsAt: valid},
+		&Alert{Labels: model.LabelSet{"alertname": "HighErrorRate", "endpoint": "/login"}, EndsAt: valid})
+	step(d, clk, 30*time.Second)
+	step(d, clk, 5*time.Minute)
+	mails := func() []string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var subjects []string
+		for _, m := range s.msgs {
+			msg, _ := mail.ReadMessage(bytes.NewReader(m))
+			subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+			subjects = append(subjects, subj)
+		}
+		return subjects
+	}
+	if got := mails(); len(got) != 1 || got[0] != "[FIRING:2] HighErrorRate" {
+		t.Fatalf("emails = %q", got)
+	}
+	if got := h.take(t); len(got) != 1 || len(got[0].Alerts) != 2 {
+		t.Fatalf("webhooks = %+v", got)
+	}
+	d.Put(&Alert{Labels: model.LabelSet{"alertname": "HighErrorRate", "endpoint": "/panic"}, EndsAt: clk.Now()},
+		&Alert{Labels: model.LabelSet{"alertname": "HighErrorRate", "endpoint": "/login"}, EndsAt: clk.Now()})
+	step(d, clk, 5*time.Minute)
+	if got := mails(); len(got) != 2 || got[1] != "[RESOLVED] HighErrorRate" {
+		t.Fatalf("emails = %q", got)
+	}
+	if got := h.take(t); len(got) != 1 || got[0].Status != "resolved" {
+		t.Fatalf("webhooks = %+v", got)
+	}
+}

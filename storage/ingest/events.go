@@ -91,7 +91,15 @@ type Recorder struct {
 	seen   map[string]map[string]bool // label name -> values seen
 	ids    map[string]time.Time       // event IDs recorded, for retries
 	lastTs int64
-	hist   map[string]CatalogueMetric
+	hist   map[string]*eventHistogram
+}
+
+// eventHistogram is a histogram of the catalogue, its names and bucket
+// bounds (+Inf last) prepared once.
+type eventHistogram struct {
+	bucket, sum, count string
+	bounds             []float64
+	le                 []string
 }
 
 // idTTL is how long an event ID is remembered: longer than Celery's
@@ -104,10 +112,15 @@ func NewRecorder(st *storage.Storage, now func() time.Time) *Recorder {
 	if now == nil {
 		now = time.Now
 	}
-	r := &Recorder{st: st, now: now, values: map[string]float64{}, seen: map[string]map[string]bool{}, ids: map[string]time.Time{}, hist: map[string]CatalogueMetric{}}
+	r := &Recorder{st: st, now: now, values: map[string]float64{}, seen: map[string]map[string]bool{}, ids: map[string]time.Time{}, hist: map[string]*eventHistogram{}}
 	for _, m := range Catalogue() {
 		if m.Type == Histogram {
-			r.hist[m.Name] = m
+			h := &eventHistogram{bucket: m.Name + "_bucket", sum: m.Name + "_sum", count: m.Name + "_count"}
+			for _, b := range append(m.Buckets, math.Inf(1)) {
+				h.bounds = append(h.bounds, b)
+				h.le = append(h.le, formatFloat(b))
+			}
+			r.hist[m.Name] = h
 		}
 	}
 	return r
@@ -220,57 +233,62 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 		}
 	}
 
-	// Apply to a copy of the touched values, store, then commit.
-	next := map[string]float64{}
+	// Apply to a copy of the touched values, store, then commit. Keys are
+	// built in one buffer and looked up without allocating; a series'
+	// labels are built only the first time the batch touches it.
+	next := map[string]*float64{}
 	var touched []touchedSeries
-	get := func(key string, ls []storage.Label) float64 {
-		if v, ok := next[key]; ok {
-			return v
+	var kb []byte
+	add := func(name string, ls []storage.Label, le string, inc float64) {
+		kb = append(kb[:0], "__name__\x00"...)
+		kb = append(append(kb, name...), 0)
+		for _, l := range ls {
+			kb = append(append(kb, l.Name...), 0)
+			kb = append(append(kb, l.Value...), 0)
+		}
+		if le != "" {
+			kb = append(append(append(kb, "le\x00"...), le...), 0)
+		}
+		if p, ok := next[string(kb)]; ok {
+			*p += inc
+			return
+		}
+		key := string(kb)
+		full := withName(name, ls)
+		if le != "" {
+			full = append(full, storage.Label{Name: "le", Value: le})
 		}
 		v, ok := r.values[key]
 		born := false
 		if !ok {
-			v, ok = r.stored(ctx, ls)
+			v, ok = r.stored(ctx, full)
 			born = !ok
 		}
-		touched = append(touched, touchedSeries{key, ls, born})
-		return v
+		v += inc
+		next[key] = &v
+		touched = append(touched, touchedSeries{key, full, born})
 	}
-	var ups []update
-	for i, u := range evs {
-		if !skip[i] {
-			ups = append(ups, u...)
-		}
-	}
-	for _, up := range ups {
-		if up.observe == nil {
-			ls := withName(up.metric, up.labels)
-			key := seriesKeyOf(ls)
-			next[key] = get(key, ls) + 1
+	for i, ups := range evs {
+		if skip[i] {
 			continue
 		}
-		h := r.hist[up.metric]
-		v := *up.observe
-		bounds := append(h.Buckets[:len(h.Buckets):len(h.Buckets)], math.Inf(1))
-		for _, b := range bounds {
-			le := "+Inf"
-			if !math.IsInf(b, 1) {
-				le = formatFloat(b)
+		for _, up := range ups {
+			if up.observe == nil {
+				add(up.metric, up.labels, "", 1)
+				continue
 			}
-			ls := withName(up.metric+"_bucket", append(up.labels[:len(up.labels):len(up.labels)], storage.Label{Name: "le", Value: le}))
-			key := seriesKeyOf(ls)
-			inc := 0.0
-			if v <= b {
-				inc = 1
+			h := r.hist[up.metric]
+			v := *up.observe
+			for k, b := range h.bounds {
+				inc := 0.0
+				if v <= b {
+					inc = 1
+				}
+				add(h.bucket, up.labels, h.le[k], inc)
 			}
-			next[key] = get(key, ls) + inc
+			add(h.sum, up.labels, "", v)
+			add(h.count, up.labels, "", 1)
 		}
-		ls := withName(up.metric+"_sum", up.labels)
-		key := seriesKeyOf(ls)
-		next[key] = get(key, ls) + v
-		ls = withName(up.metric+"_count", up.labels)
-		key = seriesKeyOf(ls)
-		next[key] = get(key, ls) + 1
 	}
 	// A new series starts with a 0 just before its first value, as client
 	// libraries initialise counters: otherwise increase() and rate() could
@@ -283,7 +301,7 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 				return 0, 0, err
 			}
 		}
-		if err := rows.Add(t.labels, ts, next[t.key]); err != nil {
+		if err := rows.Add(t.labels, ts, *next[t.key]); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -292,7 +310,7 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 	}
 	r.lastTs = ts
 	for k, v := range next {
-		r.values[k] = v
+		r.values[k] = *v
 	}
 	for name, vs := range added {
 		if r.seen[name] == nil {
@@ -355,17 +373,6 @@ func (r *Recorder) stored(ctx context.Context, ls []storage.Label) (float64, boo
 
 func withName(name string, ls []storage.Label) []storage.Label {
 	return append([]storage.Label{{Name: "__name__", Value: name}}, ls...)
-}
-
-func seriesKeyOf(ls []storage.Label) string {
-	var b strings.Builder
-	for _, l := range ls {
-		b.WriteString(l.Name)
-		b.WriteByte(0)
-		b.WriteString(l.Value)
-		b.WriteByte(0)
-	}
-	return b.String()
 }
 
 // fieldOf is the JSON field a label comes from.

@@ -335,7 +335,12 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-t.C:
 			d.Tick()
 			if time.Since(lastGC) > time.Minute {
-				_ = d.silences.GC()
+				if err := d.silences.GC(); err != nil {
+					d.opts.Logger.Error("expired silences not removed", "err", err)
+				}
+				if err := d.log.gc(d.opts.Now()); err != nil {
+					d.opts.Logger.Error("notification log not trimmed", "err", err)
+				}
 				lastGC = time.Now()
 			}
 		}

@@ -116,3 +116,29 @@ func needsUpdate(e logEntry, ok bool, firing, resolved []uint64, sendResolved bo
 		return !e.At.Add(repeat).After(now)
 	}
 }
+
+// gc forgets the entries past their ExpireAt (repeat_interval and a day
+// after they were written).
+func (l *nflog) gc(now time.Time) error {
+	l.mu.Lock()
+	var gone []string
+	for k, e := range l.m {
+		if e.ExpireAt.Before(now) {
+			gone = append(gone, k)
+			delete(l.m, k)
+		}
+	}
+	l.mu.Unlock()
+	if l.db == nil || len(gone) == 0 {
+		return nil
+	}
+	return l.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(nflogBucket))
+		for _, k := range gone {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -117,3 +117,33 @@ func TestRouteMatch(t *testing.T) {
 		t.Errorf("critical route = %+v key %s", crit, crit.Key())
 	}
 }
+
+// The notification log forgets an entry a day after its repeat_interval,
+// in memory and in bbolt.
+func TestNflogGC(t *testing.T) {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "state.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	l, err := newNflog(db, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.put("old", logEntry{At: now, ExpireAt: now.Add(time.Hour)})
+	l.put("new", logEntry{At: now, ExpireAt: now.Add(3 * time.Hour)})
+	if err := l.gc(now.Add(2 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.get("old"); ok {
+		t.Error("an expired entry is kept")
+	}
+	l, _ = newNflog(db, now)
+	if _, ok := l.get("old"); ok {
+		t.Error("an expired entry is still in bbolt")
+	}
+	if _, ok := l.get("new"); !ok {
+		t.Error("a live entry was lost")
+	}
+}

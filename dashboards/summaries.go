@@ -212,9 +212,18 @@ func (s Summaries) values(ctx context.Context, query string, now time.Time) ([]V
 		if math.IsNaN(smp.F) {
 			continue
 		}
-		out = append(out, Value{Labels: smp.Metric.Map(), Value: smp.F})
+		out = append(out, Value{Labels: smp.Metric.Map(), Value: round6(smp.F)})
 	}
 	return out, nil
+}
+
+// round6 rounds to six decimals: increase() extrapolates, and 240 reads
+// better than 239.99999999999997.
+func round6(v float64) float64 {
+	if math.IsInf(v, 0) || math.Abs(v) > 1e12 {
+		return v
+	}
+	return math.Round(v*1e6) / 1e6
 }
 
 // window is a PromQL range of hours.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vigil-monitoring/vigil/rules"
 	"github.com/vigil-monitoring/vigil/rules/notify"
+	"github.com/vigil-monitoring/vigil/web"
 )
 
 // defaultAlertmanagerConfig is the notifier's config without
@@ -30,9 +32,10 @@ receivers:
 // the dispatcher, its clock loop and its reload. It is the rules'
 // Notifier.
 type notifyRunner struct {
-	d    *notify.Dispatcher
-	file string
-	log  *slog.Logger
+	d      *notify.Dispatcher
+	file   string
+	log    *slog.Logger
+	extURL string
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -48,8 +51,9 @@ type notifyRunner struct {
 }
 
 var (
-	_ rules.Notifier = (*notifyRunner)(nil)
-	_ component      = (*notifyRunner)(nil)
+	_ rules.Notifier            = (*notifyRunner)(nil)
+	_ component                 = (*notifyRunner)(nil)
+	_ web.AlertmanagersProvider = (*notifyRunner)(nil)
 )
 
 func loadAlertmanagerConfig(file string) (*notify.Config, error) {
@@ -80,7 +84,7 @@ func startNotify(cfg Config, db *bbolt.DB, extURL string, log *slog.Logger) (*no
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &notifyRunner{d: d, file: cfg.Files.Alertmanager, log: log, cancel: cancel}
+	r := &notifyRunner{d: d, file: cfg.Files.Alertmanager, log: log, extURL: extURL, cancel: cancel}
 	r.done.Add(1)
 	go func() {
 		defer r.done.Done()
@@ -88,6 +92,12 @@ func startNotify(cfg Config, db *bbolt.DB, extURL string, log *slog.Logger) (*no
 	}()
 	log.Info("notifications started", "config", cfg.Files.Alertmanager, "receivers", len(c.Receivers))
 	return r, nil
+}
+
+// Alertmanagers is web's AlertmanagersProvider: the rules' alerts go to
+// Vigil's own Alertmanager API.
+func (r *notifyRunner) Alertmanagers() (active, dropped []string) {
+	return []string{strings.TrimSuffix(r.extURL, "/") + "/api/v2/alerts"}, nil
 }
 
 // stop ends the flush loop and waits for the deliveries in flight (each

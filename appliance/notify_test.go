@@ -71,6 +71,10 @@ receivers:
 	case <-time.After(2 * time.Second):
 	}
 
+	if code, body := get(t, a.URL()+"/api/v1/alertmanagers"); code != 200 || !strings.Contains(body, `"activeAlertmanagers":[{"url":"`+a.URL()+`/api/v2/alerts"}]`) {
+		t.Errorf("/api/v1/alertmanagers = %d %s", code, body)
+	}
+
 	os.WriteFile(amFile, []byte("route:\n  receiver: nobody\nreceivers: [{name: hook}]\n"), 0o644)
 	_, err := a.notify.Reload(a.cfg)
 	if err == nil || !strings.Contains(err.Error(), `undefined receiver "nobody"`) {

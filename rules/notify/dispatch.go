@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -103,7 +102,11 @@ func (d *Dispatcher) ApplyConfig(c *Config) error {
 	for _, r := range c.Receivers {
 		var ints []Integration
 		for _, w := range r.WebhookConfigs {
-			ints = append(ints, newWebhook(w))
+			wh, err := newWebhook(w)
+			if err != nil {
+				return fmt.Errorf("receiver %q: webhook %s: %w", r.Name, w.URL, err)
+			}
+			ints = append(ints, wh)
 		}
 		if len(r.EmailConfigs)+len(r.SlackConfigs)+len(r.PagerdutyConfigs) > 0 {
 			files, err := c.TemplateFiles()
@@ -118,10 +121,18 @@ func (d *Dispatcher) ApplyConfig(c *Config) error {
 				ints = append(ints, newEmail(e, tmpl))
 			}
 			for _, sc := range r.SlackConfigs {
-				ints = append(ints, &slack{cfg: sc, tmpl: tmpl, client: &http.Client{}})
+				client, err := newHTTPClient(sc.HTTPConfig)
+				if err != nil {
+					return fmt.Errorf("receiver %q: slack: %w", r.Name, err)
+				}
+				ints = append(ints, &slack{cfg: sc, tmpl: tmpl, client: client})
 			}
 			for _, pd := range r.PagerdutyConfigs {
-				ints = append(ints, &pagerduty{cfg: pd, tmpl: tmpl, client: &http.Client{}})
+				client, err := newHTTPClient(pd.HTTPConfig)
+				if err != nil {
+					return fmt.Errorf("receiver %q: pagerduty: %w", r.Name, err)
+				}
+				ints = append(ints, &pagerduty{cfg: pd, tmpl: tmpl, client: client})
 			}
 		}
 		receivers[r.Name] = ints

@@ -41,8 +41,12 @@ type webhook struct {
 	client *http.Client
 }
 
-func newWebhook(c *WebhookConfig) *webhook {
-	return &webhook{cfg: c, client: &http.Client{}}
+func newWebhook(c *WebhookConfig) (*webhook, error) {
+	client, err := newHTTPClient(c.HTTPConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &webhook{cfg: c, client: client}, nil
 }
 
 func (w *webhook) Kind() string { return "webhook" }

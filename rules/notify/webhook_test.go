@@ -30,7 +30,10 @@ func TestWebhookPayloadAndSignature(t *testing.T) {
 		{Labels: model.LabelSet{"alertname": "ServiceDown", "job": "db"}, Annotations: model.LabelSet{"summary": "db is down"}, StartsAt: start, EndsAt: start.Add(time.Minute)},
 	}
 	d := templateData("pager", model.LabelSet{"alertname": "ServiceDown"}, alerts, "http://vigil.example", start.Add(2*time.Minute))
-	w := newWebhook(&WebhookConfig{URL: srv.URL, MaxAlerts: 1, HMACSecret: "s3cret"})
+	w, err := newWebhook(&WebhookConfig{URL: srv.URL, MaxAlerts: 1, HMACSecret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Notify(context.Background(), `{}:{alertname="ServiceDown"}`, d); err != nil {
 		t.Fatal(err)
 	}

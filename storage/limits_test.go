@@ -387,8 +387,11 @@ func TestSeriesLimiterConcurrent(t *testing.T) {
 	if u := l.usage(); u.series != limit {
 		t.Fatalf("%d series admitted, want %d", u.series, limit)
 	}
+	// Bloom filters give false positives: with a random seed per limiter,
+	// up to ~1% of the 3,000 series never admitted pass (24 seen in one
+	// run of 30), so allow 5% of the limit.
 	admitted, _ := l.filter(all, nil)
-	if n := len(admitted); n < limit || n > limit+limit/50 {
+	if n := len(admitted); n < limit || n > limit+limit/20 {
 		t.Fatalf("%d of %d series pass now, want %d (and a few false positives)", n, pool, limit)
 	}
 }

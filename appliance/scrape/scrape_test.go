@@ -199,12 +199,12 @@ scrape_configs:
 `, kept.host, dropped.host, dropped.host))
 	s, rec := startScraper(t, path)
 
-	waitFor(t, 10*time.Second, "requests_total from the kept target", func() bool {
+	waitFor(t, 30*time.Second, "requests_total from the kept target", func() bool {
 		v, ok := rec.value("requests_total", `job="app"`, `instance="`+kept.host+`"`, `path="/a"`, `env="test"`)
 		return ok && v == 3
 	})
 	kept.requests.WithLabelValues("/a").Add(2)
-	waitFor(t, 10*time.Second, "the counter's new value", func() bool {
+	waitFor(t, 30*time.Second, "the counter's new value", func() bool {
 		v, _ := rec.value("requests_total", `instance="`+kept.host+`"`)
 		return v == 5
 	})
@@ -225,7 +225,7 @@ scrape_configs:
 
 	// The self-scrape: Vigil's own metrics under job vigil, with the
 	// instance it is reached at.
-	waitFor(t, 10*time.Second, "the self-scrape", func() bool {
+	waitFor(t, 30*time.Second, "the self-scrape", func() bool {
 		v, ok := rec.value("up", `job="vigil"`, `instance="vigil.test:9595"`)
 		return ok && v == 1
 	})
@@ -297,7 +297,7 @@ scrape_configs:
 		{"broken", host(failing), "500"},
 		{"limited", big.host, "sample_limit=1"},
 	} {
-		waitFor(t, 10*time.Second, "the error of "+tt.host, func() bool {
+		waitFor(t, 30*time.Second, "the error of "+tt.host, func() bool {
 			tg, _ := target(s, tt.pool, tt.host)
 			return tg.Health == web.TargetHealthBad && strings.Contains(tg.LastError, tt.wantErr)
 		})
@@ -316,7 +316,7 @@ scrape_configs:
 	// The good target goes down: up becomes 0 and its series get a
 	// staleness marker at once, so they leave instant queries.
 	good.Close()
-	waitFor(t, 10*time.Second, "up == 0 for the stopped target", func() bool {
+	waitFor(t, 30*time.Second, "up == 0 for the stopped target", func() bool {
 		v, _ := rec.value("up", `job="good"`)
 		return v == 0
 	})
@@ -343,18 +343,18 @@ scrape_configs:
         refresh_interval: 5m
 `)
 	s, rec := startScraper(t, path)
-	waitFor(t, 10*time.Second, "the first file_sd target", func() bool {
+	waitFor(t, 30*time.Second, "the first file_sd target", func() bool {
 		v, ok := rec.value("up", `job="sd"`, `instance="`+a.host+`"`, `team="a"`)
 		return ok && v == 1
 	})
 
 	// b replaces a in the file.
 	writeFile(t, sd, fmt.Sprintf(`[{"targets": [%q], "labels": {"team": "b"}}]`, b.host))
-	waitFor(t, 10*time.Second, "the new file_sd target", func() bool {
+	waitFor(t, 30*time.Second, "the new file_sd target", func() bool {
 		v, ok := rec.value("up", `job="sd"`, `instance="`+b.host+`"`, `team="b"`)
 		return ok && v == 1
 	})
-	waitFor(t, 5*time.Second, "the removed target's staleness markers", func() bool {
+	waitFor(t, 30*time.Second, "the removed target's staleness markers", func() bool {
 		v, _ := rec.value("requests_total", `instance="`+a.host+`"`)
 		return value.IsStaleNaN(v)
 	})
@@ -377,7 +377,7 @@ func TestReload(t *testing.T) {
 	jobB := fmt.Sprintf("  - job_name: b\n    static_configs: [{targets: [%q]}]\n", b.host)
 	writeFile(t, path, conf(jobA))
 	s, rec := startScraper(t, path)
-	waitFor(t, 10*time.Second, "job a", func() bool { v, ok := rec.value("up", `job="a"`); return ok && v == 1 })
+	waitFor(t, 30*time.Second, "job a", func() bool { v, ok := rec.value("up", `job="a"`); return ok && v == 1 })
 	before, _ := target(s, "a", a.host)
 
 	// A configuration that does not validate is refused; a keeps running.
@@ -396,8 +396,8 @@ func TestReload(t *testing.T) {
 	if err != nil || !changed {
 		t.Fatalf("Reload = %v, %v", changed, err)
 	}
-	waitFor(t, 10*time.Second, "job b", func() bool { v, ok := rec.value("up", `job="b"`); return ok && v == 1 })
-	waitFor(t, 5*time.Second, "a scrape of a after the reload", func() bool {
+	waitFor(t, 30*time.Second, "job b", func() bool { v, ok := rec.value("up", `job="b"`); return ok && v == 1 })
+	waitFor(t, 30*time.Second, "a scrape of a after the reload", func() bool {
 		tg, _ := target(s, "a", a.host)
 		return tg.LastScrape.After(before.LastScrape) && tg.Health == web.TargetHealthGood
 	})
@@ -415,7 +415,7 @@ func TestReload(t *testing.T) {
 	if _, err := s.Reload(path); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "job a's staleness markers", func() bool {
+	waitFor(t, 30*time.Second, "job a's staleness markers", func() bool {
 		v, _ := rec.value("requests_total", `job="a"`)
 		return value.IsStaleNaN(v)
 	})

@@ -174,34 +174,8 @@ func (s *Server) checkSamples(rows *storage.Rows, m *ingestMetrics, advice strin
 // handleRemoteWrite serves Prometheus remote write 1.0: a snappy-compressed
 // protobuf WriteRequest.
 func (s *Server) handleRemoteWrite(c echo.Context) error {
-	m := remoteWriteMetrics
-	m.requests.Inc()
-	bp := bodyPool.Get().(*[]byte)
-	defer putBody(bp)
-	body, err := readBody(c.Request(), (*bp)[:0])
-	*bp = body
-	if err != nil {
-		return ingestError(c, m, err)
-	}
-	rows := rowsPool.Get().(*storage.Rows)
-	defer putRows(rows)
-	res, err := ingest.DecodeRemoteWrite(body, rows)
-	if err != nil {
-		return ingestError(c, m, err)
-	}
-	if err := s.checkSamples(rows, m, "Send smaller batches: lower queue_config.max_samples_per_send in the remote_write section of prometheus.yml (default 2000)."); err != nil {
-		return ingestError(c, m, err)
-	}
-	if err := s.store(rows, m); err != nil {
-		// The rows a limit let through are stored: keep their metadata.
-		var limitErr *storage.LimitError
-		if errors.As(err, &limitErr) {
-			s.storeMetadata(res.Metadata)
-		}
-		return ingestError(c, m, err)
-	}
-	s.storeMetadata(res.Metadata)
-	return c.NoContent(http.StatusNoContent)
+	return s.ingestBody(c, remoteWriteMetrics, ingest.DecodeRemoteWrite,
+		"Send smaller batches: lower queue_config.max_samples_per_send in the remote_write section of prometheus.yml (default 2000).")
 }
 
 // handleImportPrometheus serves VictoriaMetrics' /api/v1/import/prometheus:
@@ -212,20 +186,33 @@ func (s *Server) handleRemoteWrite(c echo.Context) error {
 // the same name.
 func (s *Server) handleImportPrometheus(c echo.Context) error {
 	m := importMetrics
-	m.requests.Inc()
 	q := c.Request().URL.Query()
 	extra, err := parseExtraLabels(q["extra_label"])
 	if err != nil {
+		m.requests.Inc()
 		return ingestError(c, m, err)
 	}
 	ts := time.Now().UnixMilli()
 	if v := q.Get("timestamp"); v != "" {
 		t, err := parseTime(v)
 		if err != nil {
+			m.requests.Inc()
 			return ingestError(c, m, fmt.Errorf("%w: invalid timestamp=%q: %v", ingest.ErrBadInput, v, err))
 		}
 		ts = t.UnixMilli()
 	}
+	return s.ingestBody(c, m, func(body []byte, rows *storage.Rows) (ingest.Result, error) {
+		return ingest.ParseText(body, ts, extra, rows)
+	}, "Split the input into several requests.")
+}
+
+// ingestBody is what remote write and the text import share: read the
+// body, decode it into pooled rows, refuse it whole past the samples limit
+// (advice says how to send less), store it and its metadata, answer 204.
+// The rows a cardinality limit lets through are stored with their
+// metadata even though the answer is an error.
+func (s *Server) ingestBody(c echo.Context, m *ingestMetrics, decode func(body []byte, rows *storage.Rows) (ingest.Result, error), advice string) error {
+	m.requests.Inc()
 	bp := bodyPool.Get().(*[]byte)
 	defer putBody(bp)
 	body, err := readBody(c.Request(), (*bp)[:0])
@@ -235,15 +222,14 @@ func (s *Server) handleImportPrometheus(c echo.Context) error {
 	}
 	rows := rowsPool.Get().(*storage.Rows)
 	defer putRows(rows)
-	res, err := ingest.ParseText(body, ts, extra, rows)
+	res, err := decode(body, rows)
 	if err != nil {
 		return ingestError(c, m, err)
 	}
-	if err := s.checkSamples(rows, m, "Split the input into several requests."); err != nil {
+	if err := s.checkSamples(rows, m, advice); err != nil {
 		return ingestError(c, m, err)
 	}
 	if err := s.store(rows, m); err != nil {
-		// The rows a limit let through are stored: keep their metadata.
 		var limitErr *storage.LimitError
 		if errors.As(err, &limitErr) {
 			s.storeMetadata(res.Metadata)

@@ -66,31 +66,14 @@ func (s *Server) query(c echo.Context) (res apiResult) {
 	if err != nil {
 		return errResult(invalidParam(err, "time"))
 	}
-	timeout, aerr := s.queryTimeout(r)
+	qs := r.FormValue("query")
+	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, 0, func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {
+		return s.deps.Engine.NewInstantQuery(ctx, s.queryable(), opts, qs, ts)
+	})
 	if aerr != nil {
 		return errResult(aerr)
 	}
-	opts, err := extractQueryOpts(r)
-	if err != nil {
-		return errResult(badData(err))
-	}
-	if s.deps.Engine == nil || s.queryable() == nil {
-		return errResult(errNoQueryEngine)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-
-	qs := r.FormValue("query")
-	if aerr := s.checkSubquerySteps(qs, 0); aerr != nil {
-		return errResult(aerr)
-	}
-	began := time.Now()
-	qry, err := s.deps.Engine.NewInstantQuery(ctx, s.queryable(), opts, qs, ts)
-	if err != nil {
-		return errResult(queryConstructionError(err))
-	}
-	result := qry.Exec(ctx)
-	elapsed := time.Since(began)
 	instantQueryDuration.Update(elapsed.Seconds())
 	s.logSlowQuery("instant", qs, ts, ts, 0, elapsed)
 	return s.queryResult(r, qry, result, limit)
@@ -128,34 +111,48 @@ func (s *Server) queryRange(c echo.Context) (res apiResult) {
 	if end.Sub(start)/step > maxPointsPerSeries {
 		return errResult(badData(errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")))
 	}
-	timeout, aerr := s.queryTimeout(r)
+	qs := r.FormValue("query")
+	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, end.Sub(start), func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {
+		return s.deps.Engine.NewRangeQuery(ctx, s.queryable(), opts, qs, start, end, step)
+	})
 	if aerr != nil {
 		return errResult(aerr)
 	}
-	opts, err := extractQueryOpts(r)
-	if err != nil {
-		return errResult(badData(err))
-	}
-	if s.deps.Engine == nil || s.queryable() == nil {
-		return errResult(errNoQueryEngine)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-
-	qs := r.FormValue("query")
-	if aerr := s.checkSubquerySteps(qs, end.Sub(start)); aerr != nil {
-		return errResult(aerr)
-	}
-	began := time.Now()
-	qry, err := s.deps.Engine.NewRangeQuery(ctx, s.queryable(), opts, qs, start, end, step)
-	if err != nil {
-		return errResult(queryConstructionError(err))
-	}
-	result := qry.Exec(ctx)
-	elapsed := time.Since(began)
 	rangeQueryDuration.Update(elapsed.Seconds())
 	s.logSlowQuery("range", qs, start, end, step, elapsed)
 	return s.queryResult(r, qry, result, limit)
+}
+
+// execQuery is what instant and range queries share once their own
+// parameters are read: the timeout, the query options, the subquery bound
+// (span is the range query's, 0 for an instant query), and building and
+// running the query with newQuery. The caller cancels the context once the
+// answer is written.
+func (s *Server) execQuery(r *http.Request, qs string, span time.Duration, newQuery func(context.Context, promql.QueryOpts) (promql.Query, error)) (promql.Query, *promql.Result, time.Duration, context.CancelFunc, *apiError) {
+	timeout, aerr := s.queryTimeout(r)
+	if aerr != nil {
+		return nil, nil, 0, nil, aerr
+	}
+	opts, err := extractQueryOpts(r)
+	if err != nil {
+		return nil, nil, 0, nil, badData(err)
+	}
+	if s.deps.Engine == nil || s.queryable() == nil {
+		return nil, nil, 0, nil, errNoQueryEngine
+	}
+	if aerr := s.checkSubquerySteps(qs, span); aerr != nil {
+		return nil, nil, 0, nil, aerr
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	began := time.Now()
+	qry, err := newQuery(ctx, opts)
+	if err != nil {
+		cancel()
+		return nil, nil, 0, nil, queryConstructionError(err)
+	}
+	result := qry.Exec(ctx)
+	return qry, result, time.Since(began), cancel, nil
 }
 
 // queryResult turns an executed query into the API answer. The result

@@ -280,30 +280,14 @@ func grepLines(s, substr string) string {
 }
 
 func TestValidateBackup(t *testing.T) {
-	tests := []struct {
-		name   string
-		modify func(*Config)
-		want   string // "" means valid
-	}{
+	tests := []validateCase{
 		{"backup schedule cron", func(c *Config) { c.Backup.Schedule = "30 2 * * 1-5" }, ""},
 		{"backup schedule every", func(c *Config) { c.Backup.Schedule = "@every 6h" }, ""},
 		{"backup schedule bad", func(c *Config) { c.Backup.Schedule = "daily" }, "--backup.schedule=daily: not a schedule"},
 		{"backup schedule empty", func(c *Config) { c.Backup.Schedule = "" }, `--backup.schedule="": not a schedule`},
 		{"backup keep", func(c *Config) { c.Backup.Keep = 0 }, "--backup.keep=0: must be at least 1"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			tt.modify(&cfg)
-			err := cfg.Validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("Validate() = %v, want no error", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
-			}
-		})
-	}
+	runValidateCases(t, tests)
 }
 
 func TestConfigFileBackupKeys(t *testing.T) {

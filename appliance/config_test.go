@@ -269,11 +269,7 @@ func TestValidate(t *testing.T) {
 	if err := os.WriteFile(readableFile, []byte("route: {}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name   string
-		modify func(*Config)
-		want   string // "" means valid
-	}{
+	tests := []validateCase{
 		{"defaults", func(*Config) {}, ""},
 		{"listen all interfaces", func(c *Config) { c.Listen = ":0" }, ""},
 		{"listen ipv6", func(c *Config) { c.Listen = "[::1]:9595" }, ""},
@@ -303,19 +299,7 @@ func TestValidate(t *testing.T) {
 		{"log format", func(c *Config) { c.Log.Format = "text" }, "--log.format=text: must be one of logfmt, json"},
 		{"unknown features are not errors", func(c *Config) { c.EnableFeature = []string{"no-such-feature"} }, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			tt.modify(&cfg)
-			err := cfg.Validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("Validate() = %v, want no error", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
-			}
-		})
-	}
+	runValidateCases(t, tests)
 }
 
 func TestValidateReportsEveryError(t *testing.T) {
@@ -436,5 +420,30 @@ func TestConfigFileRuleFilesRelativeToFile(t *testing.T) {
 	want := []string{filepath.Join(dir, "rules/*.yml"), "/etc/vigil/alerts.yml"}
 	if !slices.Equal(cfg.Rules.Files, want) {
 		t.Fatalf("rules.files %v, want %v", cfg.Rules.Files, want)
+	}
+}
+
+// validateCase is one setting changed from the defaults and the error
+// Validate must give ("" for a valid configuration).
+type validateCase struct {
+	name   string
+	modify func(*Config)
+	want   string
+}
+
+func runValidateCases(t *testing.T, tests []validateCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tt.modify(&cfg)
+			err := cfg.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate() = %v, want no error", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -219,11 +219,7 @@ func TestValidateTLS(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "f.pem")
 	writeFile(t, file, []byte("x"))
-	tests := []struct {
-		name   string
-		modify func(*Config)
-		want   string // "" means valid
-	}{
+	tests := []validateCase{
 		{"tls pair", func(c *Config) { c.Web.TLSCertFile, c.Web.TLSKeyFile = file, file }, ""},
 		{"cert without key", func(c *Config) { c.Web.TLSCertFile = file }, "--web.tls-cert-file=" + file + ": needs --web.tls-key-file too"},
 		{"key without cert", func(c *Config) { c.Web.TLSKeyFile = file }, "--web.tls-key-file=" + file + ": needs --web.tls-cert-file too"},
@@ -235,19 +231,7 @@ func TestValidateTLS(t *testing.T) {
 		{"external url without scheme", func(c *Config) { c.Web.ExternalURL = "vigil.example.com" }, "must be an absolute http:// or https:// URL"},
 		{"external url query", func(c *Config) { c.Web.ExternalURL = "https://example.com/?a=b" }, "must not hold a query"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			tt.modify(&cfg)
-			err := cfg.Validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("Validate() = %v, want no error", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
-			}
-		})
-	}
+	runValidateCases(t, tests)
 }
 
 func TestConfigFileTLSKeys(t *testing.T) {

@@ -22,6 +22,8 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/vigil-monitoring/vigil/internal/testcert"
 )
 
 // Backups end to end: vigil backup against the running binary, vigil
@@ -336,7 +338,7 @@ func grepMetrics(text, prefix string) string {
 // trust come from Vigil's config file; --url needs --ca-file.
 func TestBackupOverTLS(t *testing.T) {
 	dir := t.TempDir()
-	_, certPEM, keyPEM := newSelfSignedCert(t, "vigil")
+	_, certPEM, keyPEM := testcert.New(t, "vigil")
 	replaceFile(t, filepath.Join(dir, "vigil.crt"), certPEM)
 	replaceFile(t, filepath.Join(dir, "vigil.key"), keyPEM)
 	replaceFile(t, filepath.Join(dir, "admin-pw"), []byte(testAdminPassword+"\n"))

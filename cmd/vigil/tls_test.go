@@ -3,16 +3,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,42 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// newSelfSignedCert makes a certificate for 127.0.0.1 named cn, and
-// returns it with its certificate and key in PEM.
-func newSelfSignedCert(t *testing.T, cn string) (cert *x509.Certificate, certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err = x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-}
+	"github.com/vigil-monitoring/vigil/internal/testcert"
+)
 
 // replaceFile writes data to path the way certificate tools do: to a new
 // file, renamed over the old one.
@@ -93,7 +53,7 @@ func tlsClient(http1Only bool, roots ...*x509.Certificate) *http.Client {
 func TestTLSServesHTTP2AndReloadsTheCertificate(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "vigil.crt"), filepath.Join(dir, "vigil.key")
-	first, certPEM, keyPEM := newSelfSignedCert(t, "vigil-first")
+	first, certPEM, keyPEM := testcert.New(t, "vigil-first")
 	replaceFile(t, certFile, certPEM)
 	replaceFile(t, keyFile, keyPEM)
 
@@ -126,7 +86,7 @@ func TestTLSServesHTTP2AndReloadsTheCertificate(t *testing.T) {
 
 	// Replace the pair in place: the new certificate is served without a
 	// restart.
-	second, certPEM, keyPEM := newSelfSignedCert(t, "vigil-second")
+	second, certPEM, keyPEM := testcert.New(t, "vigil-second")
 	replaceFile(t, keyFile, keyPEM)
 	replaceFile(t, certFile, certPEM)
 	replaced := time.Now()
@@ -154,8 +114,8 @@ func TestTLSServesHTTP2AndReloadsTheCertificate(t *testing.T) {
 
 func TestTLSStartErrors(t *testing.T) {
 	dir := t.TempDir()
-	_, certA, keyA := newSelfSignedCert(t, "a")
-	_, _, keyB := newSelfSignedCert(t, "b")
+	_, certA, keyA := testcert.New(t, "a")
+	_, _, keyB := testcert.New(t, "b")
 	for name, data := range map[string][]byte{"a.crt": certA, "a.key": keyA, "b.key": keyB, "garbage.crt": []byte("hello\n")} {
 		replaceFile(t, filepath.Join(dir, name), data)
 	}

@@ -111,6 +111,22 @@ var routeAccess = map[string]auth.Role{
 	"/api/v1/admin/tokens":                 auth.RoleAdmin,
 	"/api/v1/tokens":                       auth.RoleAnyUser,
 	"/api/v1/tokens/:id":                   auth.RoleAnyUser,
+
+	// The web UI: its pages and assets are for viewers (a browser
+	// without a session is sent to the login page); anyone signed in may
+	// ask who they are.
+	"/":                 auth.RoleViewer,
+	"/d/:uid":           auth.RoleViewer,
+	"/d/:uid/:slug":     auth.RoleViewer,
+	"/dashboard/import": auth.RoleViewer,
+	"/explore":          auth.RoleViewer,
+	"/alerts":           auth.RoleViewer,
+	"/silences":         auth.RoleViewer,
+	"/targets":          auth.RoleViewer,
+	"/rules":            auth.RoleViewer,
+	"/status":           auth.RoleViewer,
+	"/assets/*":         auth.RoleViewer,
+	"/api/v1/session":   auth.RoleAnyUser,
 }
 
 // requiredRole is the auth.Policy of the server: the role routeAccess

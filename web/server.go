@@ -1,5 +1,5 @@
 // Package web is Vigil's HTTP surface: the Prometheus API v1, the
-// ingestion endpoints, the operational endpoints and (later) the UI. It
+// ingestion endpoints, the operational endpoints and the web UI. It
 // depends on the domain packages and never on the composition root: what it
 // needs from there it declares as small interfaces.
 package web
@@ -152,6 +152,7 @@ func New(opts Options, deps Deps) *Server {
 	s.registerPlatform(e)
 	s.registerEvents(e)
 	s.registerJobs(e)
+	s.registerUI(e)
 	return s
 }
 

@@ -432,7 +432,7 @@ func (c *Config) validate() error {
 			add("%s: target: %w", where, err)
 		}
 		for _, l := range ir.Equal {
-			if !model.LabelName(l).IsValid() {
+			if !model.UTF8Validation.IsValidLabelName(l) {
 				add("%s: equal: invalid label name %q", where, l)
 			}
 		}
@@ -452,7 +452,7 @@ func (c *Config) walkRoutes(r *RouteConfig, where string, receivers, intervals m
 	}
 	seen := map[string]bool{}
 	for _, l := range r.GroupBy {
-		if l != "..." && !model.LabelName(l).IsValid() {
+		if l != "..." && !model.UTF8Validation.IsValidLabelName(l) {
 			add("%s: group_by: invalid label name %q", where, l)
 		}
 		if seen[l] {
@@ -484,14 +484,14 @@ func (c *Config) walkRoutes(r *RouteConfig, where string, receivers, intervals m
 func compileMatchers(match, matchRE map[string]string, matchers []string) ([]*amlabels.Matcher, error) {
 	var out []*amlabels.Matcher
 	for _, k := range sortedKeys(match) {
-		if !model.LabelName(k).IsValid() {
+		if !model.UTF8Validation.IsValidLabelName(k) {
 			return nil, fmt.Errorf("match: invalid label name %q", k)
 		}
 		m, _ := amlabels.NewMatcher(amlabels.MatchEqual, k, match[k])
 		out = append(out, m)
 	}
 	for _, k := range sortedKeys(matchRE) {
-		if !model.LabelName(k).IsValid() {
+		if !model.UTF8Validation.IsValidLabelName(k) {
 			return nil, fmt.Errorf("match_re: invalid label name %q", k)
 		}
 		if _, err := regexp.Compile("^(?:" + matchRE[k] + ")$"); err != nil {

@@ -414,6 +414,7 @@ func (d *Dispatcher) flush(job flushJob) bool {
 		}
 		if len(send) > 0 {
 			data := templateData(job.receiver, job.g.labels, send, d.opts.ExternalURL, job.now)
+			data.GroupKey = job.g.key
 			if err := d.deliver(in, job, data); err != nil {
 				d.opts.Logger.Error("notification failed", "receiver", job.receiver, "integration", in.Kind(), "group", job.g.key, "err", err)
 				ok = false

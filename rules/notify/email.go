@@ -150,7 +150,7 @@ func addrOnly(s string) string {
 
 func buildMessage(headers map[string]string, text, html string) ([]byte, error) {
 	var b bytes.Buffer
-	for _, k := range KV(headers).Names() {
+	for _, k := range sortedNames(headers) {
 		v := headers[k]
 		if k == "Subject" {
 			v = mime.QEncoding.Encode("utf-8", v)

@@ -68,7 +68,7 @@ func (s *Silence) compile() ([]*amlabels.Matcher, error) {
 		case !m.IsEqual:
 			t = amlabels.MatchNotEqual
 		}
-		if !model.LabelName(m.Name).IsValid() {
+		if !model.UTF8Validation.IsValidLabelName(m.Name) {
 			return nil, fmt.Errorf("invalid label name %q", m.Name)
 		}
 		mm, err := amlabels.NewMatcher(t, m.Name, m.Value)

@@ -1,8 +1,10 @@
 package notify
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"os"
@@ -59,9 +61,11 @@ type GlobalConfig struct {
 	SMTPAuthPassword     string         `yaml:"smtp_auth_password,omitempty"`
 	SMTPAuthPasswordFile string         `yaml:"smtp_auth_password_file,omitempty"`
 	SMTPAuthSecret       string         `yaml:"smtp_auth_secret,omitempty"`
+	SMTPAuthSecretFile   string         `yaml:"smtp_auth_secret_file,omitempty"`
 	SMTPAuthIdentity     string         `yaml:"smtp_auth_identity,omitempty"`
-	SMTPRequireTLS       *bool          `yaml:"smtp_require_tls,omitempty"`
+	SMTPRequireTLS       *bool          `yaml:"smtp_require_tls,omitempty"` // default true
 	SMTPTLSConfig        *TLSConfig     `yaml:"smtp_tls_config,omitempty"`
+	SMTPForceImplicitTLS *bool          `yaml:"smtp_force_implicit_tls,omitempty"`
 	SlackAPIURL          string         `yaml:"slack_api_url,omitempty"`
 	SlackAPIURLFile      string         `yaml:"slack_api_url_file,omitempty"`
 	PagerdutyURL         string         `yaml:"pagerduty_url,omitempty"`
@@ -151,7 +155,8 @@ type WebhookConfig struct {
 	HMACSecretFile string `yaml:"hmac_secret_file,omitempty"`
 }
 
-// EmailConfig sends an email over SMTP.
+// EmailConfig sends an email over SMTP. Validation fills in what it
+// leaves out from global, as Alertmanager does.
 type EmailConfig struct {
 	SendResolved     *bool             `yaml:"send_resolved,omitempty"` // default false
 	To               string            `yaml:"to,omitempty"`
@@ -162,12 +167,16 @@ type EmailConfig struct {
 	AuthPassword     string            `yaml:"auth_password,omitempty"`
 	AuthPasswordFile string            `yaml:"auth_password_file,omitempty"`
 	AuthSecret       string            `yaml:"auth_secret,omitempty"`
+	AuthSecretFile   string            `yaml:"auth_secret_file,omitempty"`
 	AuthIdentity     string            `yaml:"auth_identity,omitempty"`
 	Headers          map[string]string `yaml:"headers,omitempty"`
 	HTML             *string           `yaml:"html,omitempty"`
 	Text             *string           `yaml:"text,omitempty"`
 	RequireTLS       *bool             `yaml:"require_tls,omitempty"`
 	TLSConfig        *TLSConfig        `yaml:"tls_config,omitempty"`
+	// ForceImplicitTLS connects with TLS from the start (SMTPS) when
+	// true, never when false; unset, it does so on port 465.
+	ForceImplicitTLS *bool `yaml:"force_implicit_tls,omitempty"`
 }
 
 // SlackConfig posts to a Slack incoming webhook.
@@ -293,6 +302,12 @@ func (c *Config) validate() error {
 	if c.Global == nil {
 		c.Global = &GlobalConfig{}
 	}
+	if c.Global.SMTPAuthPassword != "" && c.Global.SMTPAuthPasswordFile != "" {
+		add("global: give smtp_auth_password or smtp_auth_password_file, not both")
+	}
+	if c.Global.SMTPAuthSecret != "" && c.Global.SMTPAuthSecretFile != "" {
+		add("global: give smtp_auth_secret or smtp_auth_secret_file, not both")
+	}
 	names := map[string]bool{}
 	for i := range c.Receivers {
 		r := &c.Receivers[i]
@@ -348,47 +363,7 @@ func (c *Config) validate() error {
 			}
 		}
 		for j, e := range r.EmailConfigs {
-			where := fmt.Sprintf("receiver %q: email_configs[%d]", r.Name, j)
-			if e.To == "" {
-				add("%s: missing to address", where)
-			}
-			if e.Smarthost == "" {
-				e.Smarthost = c.Global.SMTPSmarthost
-			}
-			if e.From == "" {
-				e.From = c.Global.SMTPFrom
-			}
-			if e.Hello == "" {
-				e.Hello = c.Global.SMTPHello
-			}
-			if e.AuthUsername == "" {
-				e.AuthUsername = c.Global.SMTPAuthUsername
-				if e.AuthPassword == "" && e.AuthPasswordFile == "" {
-					e.AuthPassword, e.AuthPasswordFile = c.Global.SMTPAuthPassword, c.Global.SMTPAuthPasswordFile
-				}
-				if e.AuthSecret == "" {
-					e.AuthSecret = c.Global.SMTPAuthSecret
-				}
-				if e.AuthIdentity == "" {
-					e.AuthIdentity = c.Global.SMTPAuthIdentity
-				}
-			}
-			if e.RequireTLS == nil {
-				e.RequireTLS = c.Global.SMTPRequireTLS
-			}
-			if e.TLSConfig == nil {
-				e.TLSConfig = c.Global.SMTPTLSConfig
-			}
-			if e.Smarthost == "" {
-				add("%s: no smarthost set (neither smarthost nor global.smtp_smarthost)", where)
-			} else if !strings.Contains(e.Smarthost, ":") {
-				add("%s: smarthost %q has no port (e.g. %s:587)", where, e.Smarthost, e.Smarthost)
-			}
-			if e.From == "" {
-				add("%s: no from address set (neither from nor global.smtp_from)", where)
-			} else if _, err := mail.ParseAddress(e.From); err != nil && !strings.Contains(e.From, "{{") {
-				add("%s: from %q: %v", where, e.From, err)
-			}
+			c.validateEmail(e, fmt.Sprintf("receiver %q: email_configs[%d]", r.Name, j), add)
 		}
 	}
 
@@ -441,6 +416,51 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validateEmail fills in e's settings from global (each on its own, as
+// Alertmanager does) and checks them.
+func (c *Config) validateEmail(e *EmailConfig, where string, add func(string, ...any)) {
+	g := c.Global
+	if e.To == "" {
+		add("%s: missing to address", where)
+	}
+	e.Smarthost = cmp.Or(e.Smarthost, g.SMTPSmarthost)
+	e.From = cmp.Or(e.From, g.SMTPFrom)
+	e.Hello = cmp.Or(e.Hello, g.SMTPHello)
+	e.AuthUsername = cmp.Or(e.AuthUsername, g.SMTPAuthUsername)
+	if e.AuthPassword == "" && e.AuthPasswordFile == "" {
+		e.AuthPassword, e.AuthPasswordFile = g.SMTPAuthPassword, g.SMTPAuthPasswordFile
+	}
+	if e.AuthSecret == "" && e.AuthSecretFile == "" {
+		e.AuthSecret, e.AuthSecretFile = g.SMTPAuthSecret, g.SMTPAuthSecretFile
+	}
+	e.AuthIdentity = cmp.Or(e.AuthIdentity, g.SMTPAuthIdentity)
+	if e.RequireTLS == nil {
+		e.RequireTLS = g.SMTPRequireTLS
+	}
+	if e.ForceImplicitTLS == nil {
+		e.ForceImplicitTLS = g.SMTPForceImplicitTLS
+	}
+	if e.TLSConfig == nil {
+		e.TLSConfig = g.SMTPTLSConfig
+	}
+	if e.AuthPassword != "" && e.AuthPasswordFile != "" {
+		add("%s: give auth_password or auth_password_file, not both", where)
+	}
+	if e.AuthSecret != "" && e.AuthSecretFile != "" {
+		add("%s: give auth_secret or auth_secret_file, not both", where)
+	}
+	if e.Smarthost == "" {
+		add("%s: no smarthost set (neither smarthost nor global.smtp_smarthost)", where)
+	} else if _, port, err := net.SplitHostPort(e.Smarthost); err != nil || port == "" {
+		add("%s: smarthost %q is not host:port (e.g. %s:587)", where, e.Smarthost, strings.TrimSuffix(e.Smarthost, ":"))
+	}
+	if e.From == "" {
+		add("%s: no from address set (neither from nor global.smtp_from)", where)
+	} else if _, err := mail.ParseAddress(e.From); err != nil && !strings.Contains(e.From, "{{") {
+		add("%s: from %q: %v", where, e.From, err)
+	}
 }
 
 func (c *Config) walkRoutes(r *RouteConfig, where string, receivers, intervals map[string]bool, add func(string, ...any)) {

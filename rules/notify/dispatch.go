@@ -118,7 +118,11 @@ func (d *Dispatcher) ApplyConfig(c *Config) error {
 				return err
 			}
 			for _, e := range r.EmailConfigs {
-				ints = append(ints, newEmail(e, tmpl))
+				em, err := newEmail(e, tmpl)
+				if err != nil {
+					return fmt.Errorf("receiver %q: email to %s: %w", r.Name, e.To, err)
+				}
+				ints = append(ints, em)
 			}
 			for _, sc := range r.SlackConfigs {
 				client, err := newHTTPClient(sc.HTTPConfig)

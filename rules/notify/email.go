@@ -17,16 +17,32 @@ import (
 	"time"
 )
 
-// email sends a notification over SMTP: STARTTLS when the server offers
-// it (required unless require_tls is false), PLAIN/LOGIN-less auth with
-// auth_username, and a multipart/alternative text + HTML body rendered
-// from the templates.
+// email sends a notification over SMTP as Alertmanager does: TLS from
+// the start on port 465 (or with force_implicit_tls), otherwise STARTTLS
+// when require_tls is on (the default; the server must offer it), and the
+// first auth mechanism the server offers that the config can answer:
+// CRAM-MD5 with auth_secret, PLAIN (with auth_identity) or LOGIN with
+// auth_password. The body is multipart/alternative, text and HTML
+// rendered from the templates.
 type email struct {
 	cfg  *EmailConfig
 	tmpl *Templates
+	tls  *tls.Config // from tls_config; ServerName defaults to the smarthost's host
 }
 
-func newEmail(c *EmailConfig, t *Templates) *email { return &email{cfg: c, tmpl: t} }
+func newEmail(c *EmailConfig, t *Templates) (*email, error) {
+	tc := &tls.Config{}
+	if c.TLSConfig != nil {
+		var err error
+		if tc, err = tlsClientConfig(c.TLSConfig); err != nil {
+			return nil, fmt.Errorf("tls_config: %w", err)
+		}
+	}
+	if tc.ServerName == "" {
+		tc.ServerName, _, _ = net.SplitHostPort(c.Smarthost)
+	}
+	return &email{cfg: c, tmpl: t, tls: tc}, nil
+}
 
 func (e *email) Kind() string { return "email" }
 
@@ -60,6 +76,14 @@ func (e *email) render(d *Data) (headers map[string]string, text, html string, e
 	return headers, text, html, nil
 }
 
+func (e *email) implicitTLS() bool {
+	if e.cfg.ForceImplicitTLS != nil {
+		return *e.cfg.ForceImplicitTLS
+	}
+	_, port, _ := net.SplitHostPort(e.cfg.Smarthost)
+	return port == "465"
+}
+
 func (e *email) Notify(ctx context.Context, _ string, d *Data) error {
 	headers, text, html, err := e.render(d)
 	if err != nil {
@@ -73,9 +97,15 @@ func (e *email) Notify(ctx context.Context, _ string, d *Data) error {
 	if !ok {
 		dl = time.Now().Add(time.Minute)
 	}
-	conn, err := (&net.Dialer{Deadline: dl}).DialContext(ctx, "tcp", e.cfg.Smarthost)
+	dialer := &net.Dialer{Deadline: dl}
+	var conn net.Conn
+	if e.implicitTLS() {
+		conn, err = (&tls.Dialer{NetDialer: dialer, Config: e.tls}).DialContext(ctx, "tcp", e.cfg.Smarthost)
+	} else {
+		conn, err = dialer.DialContext(ctx, "tcp", e.cfg.Smarthost)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("connect to %s: %w", e.cfg.Smarthost, err)
 	}
 	_ = conn.SetDeadline(dl)
 	c, err := smtp.NewClient(conn, host)
@@ -86,33 +116,26 @@ func (e *email) Notify(ctx context.Context, _ string, d *Data) error {
 	defer c.Close()
 	if e.cfg.Hello != "" {
 		if err := c.Hello(e.cfg.Hello); err != nil {
-			return err
+			return fmt.Errorf("EHLO: %w", err)
 		}
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		tc := &tls.Config{ServerName: host}
-		if t := e.cfg.TLSConfig; t != nil {
-			tc.InsecureSkipVerify = t.InsecureSkipVerify
-			if t.ServerName != "" {
-				tc.ServerName = t.ServerName
-			}
+	if (e.cfg.RequireTLS == nil || *e.cfg.RequireTLS) && !e.implicitTLS() {
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			return fmt.Errorf("%s does not offer STARTTLS and require_tls is on (the default); set require_tls: false to send without TLS", e.cfg.Smarthost)
 		}
-		if err := c.StartTLS(tc); err != nil {
+		if err := c.StartTLS(e.tls); err != nil {
 			return fmt.Errorf("STARTTLS: %w", err)
 		}
-	} else if e.cfg.RequireTLS == nil || *e.cfg.RequireTLS {
-		return fmt.Errorf("%s does not offer STARTTLS and require_tls is on (set require_tls: false for a server without TLS)", e.cfg.Smarthost)
 	}
-	if e.cfg.AuthUsername != "" {
-		if ok, _ := c.Extension("AUTH"); !ok {
-			return fmt.Errorf("%s does not offer AUTH but auth_username is set", e.cfg.Smarthost)
-		}
-		pw, err := readSecret(e.cfg.AuthPassword, e.cfg.AuthPasswordFile)
+	if ok, mechs := c.Extension("AUTH"); ok {
+		auth, err := e.auth(mechs)
 		if err != nil {
-			return fmt.Errorf("auth_password_file: %w", err)
-		}
-		if err := c.Auth(smtp.PlainAuth(e.cfg.AuthIdentity, e.cfg.AuthUsername, pw, host)); err != nil {
 			return fmt.Errorf("auth: %w", err)
+		}
+		if auth != nil {
+			if err := c.Auth(auth); err != nil {
+				return fmt.Errorf("auth as %s: %w", e.cfg.AuthUsername, err)
+			}
 		}
 	}
 	if err := c.Mail(addrOnly(headers["From"])); err != nil {
@@ -138,6 +161,65 @@ func (e *email) Notify(ctx context.Context, _ string, d *Data) error {
 		return err
 	}
 	return c.Quit()
+}
+
+// auth picks, among the mechanisms the server offers (in its order), the
+// first that the config can answer, as Alertmanager does; without
+// auth_username it sends without authenticating.
+func (e *email) auth(mechs string) (smtp.Auth, error) {
+	if e.cfg.AuthUsername == "" {
+		return nil, nil
+	}
+	var errs []error
+	for mech := range strings.FieldsSeq(mechs) {
+		switch mech {
+		case "CRAM-MD5":
+			secret, err := readSecret(e.cfg.AuthSecret, e.cfg.AuthSecretFile)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("auth_secret_file: %w", err))
+			case secret == "":
+				errs = append(errs, errors.New("CRAM-MD5 needs auth_secret or auth_secret_file"))
+			default:
+				return smtp.CRAMMD5Auth(e.cfg.AuthUsername, secret), nil
+			}
+		case "PLAIN", "LOGIN":
+			pw, err := readSecret(e.cfg.AuthPassword, e.cfg.AuthPasswordFile)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("auth_password_file: %w", err))
+			case pw == "":
+				errs = append(errs, fmt.Errorf("%s needs auth_password or auth_password_file", mech))
+			case mech == "PLAIN":
+				host, _, _ := net.SplitHostPort(e.cfg.Smarthost)
+				return smtp.PlainAuth(e.cfg.AuthIdentity, e.cfg.AuthUsername, pw, host), nil
+			default:
+				return loginAuth{e.cfg.AuthUsername, pw}, nil
+			}
+		default:
+			errs = append(errs, fmt.Errorf("unsupported mechanism %s", mech))
+		}
+	}
+	return nil, fmt.Errorf("no mechanism the server offers (%s) can be used: %w", mechs, errors.Join(errs...))
+}
+
+// loginAuth is the LOGIN mechanism, which net/smtp lacks: the user name
+// and the password, each when the server asks for it.
+type loginAuth struct{ username, password string }
+
+func (a loginAuth) Start(*smtp.ServerInfo) (string, []byte, error) { return "LOGIN", nil, nil }
+
+func (a loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
+	if !more {
+		return nil, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(string(fromServer))) {
+	case "username:":
+		return []byte(a.username), nil
+	case "password:":
+		return []byte(a.password), nil
+	}
+	return nil, fmt.Errorf("unexpected LOGIN challenge %q", fromServer)
 }
 
 func addrOnly(s string) string {

@@ -1,117 +1,48 @@
 package notify
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"net/mail"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 	"github.com/prometheus/common/model"
+
+	"github.com/vigil-monitoring/vigil/internal/smtptest"
 )
 
-// smtpServer is a real SMTP server on 127.0.0.1 (go-smtp) offering
-// STARTTLS and PLAIN auth; it keeps the messages it accepted.
-type smtpServer struct {
-	addr string
-	mu   sync.Mutex
-	msgs [][]byte
-	user string // the user who authenticated last
-}
-
-type smtpSession struct{ s *smtpServer }
-
-func (ss smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (ss smtpSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != "alerts" || pass != "hunter2" {
-			return errors.New("invalid credentials")
-		}
-		ss.s.mu.Lock()
-		ss.s.user = user
-		ss.s.mu.Unlock()
-		return nil
-	}), nil
-}
-func (smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ss smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	ss.s.mu.Lock()
-	ss.s.msgs = append(ss.s.msgs, b)
-	ss.s.mu.Unlock()
-	return err
-}
-func (smtpSession) Reset()        {}
-func (smtpSession) Logout() error { return nil }
-
-func startSMTP(t *testing.T) *smtpServer {
-	s := &smtpServer{}
-	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler()) // for its 127.0.0.1 certificate
-	t.Cleanup(tlsSrv.Close)
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return smtpSession{s}, nil }))
-	srv.Domain, srv.TLSConfig = "127.0.0.1", tlsSrv.TLS
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = l.Addr().String()
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return s
-}
-
-func TestEmailOverSTARTTLSWithAuth(t *testing.T) {
-	s := startSMTP(t)
+// The message: subject, headers, and a text and an HTML part rendered
+// from the built-in templates.
+func TestEmailMessage(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Options{})
 	tmpl, err := LoadTemplates(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &EmailConfig{To: "oncall@panic.example.com", From: "Vigil <alerts@panic.example.com>", Smarthost: s.addr,
-		AuthUsername: "alerts", AuthPassword: "hunter2", TLSConfig: &TLSConfig{InsecureSkipVerify: true}}
+	cfg := &EmailConfig{To: "oncall@panic.example.com", From: "Vigil <alerts@panic.example.com>", Smarthost: s.Addr,
+		AuthUsername: "alerts", AuthPassword: "hunter2", TLSConfig: &TLSConfig{CAFile: s.CAFile}}
 	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	d := templateData("email-alerts", model.LabelSet{"alertname": "VerySlowPanicResponse"}, []*Alert{{
 		Labels:      model.LabelSet{"alertname": "VerySlowPanicResponse", "zone": "downtown", "severity": "critical"},
 		Annotations: model.LabelSet{"summary": "Panic responses in downtown take 17 minutes", "description": "p95 > 15m for 10m"},
 		StartsAt:    start}}, "http://vigil.example", start)
-	if err := newEmail(cfg, tmpl).Notify(context.Background(), "g", d); err != nil {
-		t.Fatal(err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.msgs) != 1 || s.user != "alerts" {
-		t.Fatalf("%d messages, user %q", len(s.msgs), s.user)
-	}
-	m, err := mail.ReadMessage(bytes.NewReader(s.msgs[0]))
+	e, err := newEmail(cfg, tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject, _ := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
-	if subject != "[FIRING:1] VerySlowPanicResponse" || m.Header.Get("To") != cfg.To {
-		t.Errorf("subject %q, to %q", subject, m.Header.Get("To"))
+	if err := e.Notify(context.Background(), "g", d); err != nil {
+		t.Fatal(err)
 	}
-	_, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	mr := multipart.NewReader(m.Body, params["boundary"])
-	parts := map[string]string{}
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			break
-		}
-		b, _ := io.ReadAll(quotedprintable.NewReader(p))
-		parts[strings.Split(p.Header.Get("Content-Type"), ";")[0]] = strings.ReplaceAll(string(b), "\r\n", "\n")
+	msgs := s.Messages()
+	if len(msgs) != 1 || msgs[0].Mech != "PLAIN" {
+		t.Fatalf("%d messages, %+v", len(msgs), msgs)
+	}
+	if subject, err := msgs[0].Subject(); err != nil || subject != "[FIRING:1] VerySlowPanicResponse" || msgs[0].Header("To") != cfg.To {
+		t.Errorf("subject %q (%v), to %q", subject, err, msgs[0].Header("To"))
+	}
+	parts, err := msgs[0].Parts()
+	if err != nil {
+		t.Fatal(err)
 	}
 	for typ, want := range map[string]string{
 		"text/plain": "- Panic responses in downtown take 17 minutes\n  p95 &gt; 15m",
@@ -124,21 +55,16 @@ func TestEmailOverSTARTTLSWithAuth(t *testing.T) {
 			t.Errorf("%s part does not contain %q:\n%s", typ, want, parts[typ])
 		}
 	}
-
-	cfg.AuthPassword = "wrong"
-	if err := newEmail(cfg, tmpl).Notify(context.Background(), "g", d); err == nil || !strings.Contains(err.Error(), "auth") {
-		t.Errorf("a wrong password: err = %v", err)
-	}
 }
 
 // Through the dispatcher: one email and one webhook per group, nothing
 // more within repeat_interval, and the resolution by both.
 func TestDispatchEmailAndWebhookOncePerGroup(t *testing.T) {
-	s := startSMTP(t)
+	s := smtptest.Start(t, smtptest.Options{})
 	h := newHook(t)
 	c, err := Parse([]byte(`
-global: {smtp_smarthost: '` + s.addr + `', smtp_from: 'alerts@panic.example.com', smtp_auth_username: alerts, smtp_auth_password: hunter2,
-         smtp_tls_config: {insecure_skip_verify: true}}
+global: {smtp_smarthost: '` + s.Addr + `', smtp_from: 'alerts@panic.example.com', smtp_auth_username: alerts, smtp_auth_password: hunter2,
+         smtp_tls_config: {ca_file: '` + s.CAFile + `'}}
 route: {receiver: oncall, group_by: [alertname], group_wait: 30s, group_interval: 5m, repeat_interval: 4h}
 receivers:
   - name: oncall
@@ -159,12 +85,9 @@ receivers:
 	step(d, clk, 30*time.Second)
 	step(d, clk, 5*time.Minute)
 	mails := func() []string {
-		s.mu.Lock()
-		defer s.mu.Unlock()
 		var subjects []string
-		for _, m := range s.msgs {
-			msg, _ := mail.ReadMessage(bytes.NewReader(m))
-			subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		for _, m := range s.Messages() {
+			subj, _ := m.Subject()
 			subjects = append(subjects, subj)
 		}
 		return subjects

@@ -24,9 +24,9 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/vigil-monitoring/vigil/appliance/demo"
-	"github.com/vigil-monitoring/vigil/dashboards"
-	"github.com/vigil-monitoring/vigil/rules"
+	"github.com/vigil-monitoring/vigil/internal/clock"
 	"github.com/vigil-monitoring/vigil/storage"
+	"github.com/vigil-monitoring/vigil/storage/ingest"
 	"github.com/vigil-monitoring/vigil/web"
 	"github.com/vigil-monitoring/vigil/web/auth"
 )
@@ -74,9 +74,10 @@ type Appliance struct {
 	scrape     *scrapeRunner
 	metrics    *selfMetrics
 	backups    *backupRunner
-	backupJob  *backupJob  // nil without --backup.dir
+	backupJob  *backupJob  // nil without --backup.dir; run by jobs
 	demo       *demoRunner // nil without --demo
 	jobs       *jobRunner
+	events     *ingest.Recorder // the event API's
 	server     *http.Server
 	listener   net.Listener
 	url        string
@@ -224,7 +225,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	a.metrics = newSelfMetrics(a.build, a.start, promReg)
 	a.backups = &backupRunner{metrics: newBackupMetrics(a.metrics.set)}
 	if cfg.Backup.Dir != "" {
-		if a.backupJob, err = startBackupJob(a, cfg.Backup); err != nil {
+		if a.backupJob, err = newBackupJob(a, cfg.Backup); err != nil {
 			return err
 		}
 	}
@@ -250,10 +251,12 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	a.components = append(a.components, a.rules)
 	a.notify.watchRules(a.rules.m)
 	if cfg.Demo {
-		a.demo = startDemo(a.storage, demo.WallClock{}, a.log)
+		a.demo = startDemo(a.storage, clock.Wall{}, a.log)
 	}
-	a.jobs = newJobs(dashboards.Summaries{Query: dashboards.QueryFunc(rules.EngineQuery(a.engine, a.storage))}, a.storage, a.metrics.set, a.log)
-	a.jobs.start()
+	a.events = ingest.NewRecorder(a.storage, nil)
+	if err := a.startJobs(cfg); err != nil {
+		return err
+	}
 
 	handler := web.New(web.Options{
 		MaxRequestBodyBytes: int64(cfg.Web.MaxRequestBytes),
@@ -280,6 +283,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		Alerts:        a.rules,
 		History:       a.rules,
 		Jobs:          a.jobs,
+		Events:        a.events,
 		Alertmanager:  a.notify.d,
 		Alertmanagers: a.notify,
 		Logger:        a.log,
@@ -419,8 +423,10 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 	if a.cancel != nil {
 		a.cancel()
 	}
-	if a.backupJob != nil {
-		a.backupJob.stop()
+	if a.jobs != nil {
+		// First: a scheduled backup in progress is cancelled and lets go
+		// of the backup lock.
+		a.jobs.stop()
 	}
 	if a.backups != nil {
 		// A backup asked through the API was cancelled with its request;
@@ -430,9 +436,6 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 	}
 	if a.demo != nil {
 		a.demo.close()
-	}
-	if a.jobs != nil {
-		a.jobs.stop()
 	}
 	if a.scrape != nil {
 		a.scrape.stop()
@@ -536,12 +539,24 @@ func (a *Appliance) LastReload() (success bool, at time.Time) {
 	return a.lastReloadOK.Load(), time.Unix(0, a.lastReloadAt.Load())
 }
 
-// changedSettings lists, by flag name, the settings that differ.
+// reloadableFlags are the settings that Reload applies in place.
+var reloadableFlags = map[string]bool{
+	"rules.files":                              true,
+	"rules.builtin":                            true,
+	"jobs.update-all-metrics.schedule":         true,
+	"jobs.update-performance-metrics.schedule": true,
+	"jobs.cleanup.schedule":                    true,
+	"jobs.cleanup.snapshot-max-age":            true,
+	"backup.schedule":                          true,
+}
+
+// changedSettings lists, by flag name, the settings that differ and that
+// only a restart applies.
 func changedSettings(old, next Config) []string {
 	a, b := old.FlagValues(), next.FlagValues()
 	var changed []string
 	for name, v := range a {
-		if b[name] != v {
+		if b[name] != v && !reloadableFlags[name] {
 			changed = append(changed, name)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/robfig/cron/v3"
 )
 
 // The backup job (--backup.dir, --backup.schedule, --backup.keep) writes
@@ -28,7 +27,7 @@ const (
 
 // validateBackup checks the backup settings for Validate.
 func (c *Config) validateBackup(bad func(flag string, value any, format string, args ...any)) {
-	if _, err := cron.ParseStandard(c.Backup.Schedule); err != nil {
+	if _, err := parseSchedule(c.Backup.Schedule); err != nil {
 		bad("backup.schedule", quoteIfEmpty(c.Backup.Schedule), "not a schedule (%v); write a cron spec of five fields, MINUTE HOUR DAY MONTH WEEKDAY, such as \"0 3 * * *\" for 03:00 every day, or @daily, @hourly, @every 6h", err)
 	}
 	if c.Backup.Keep < 1 {
@@ -62,20 +61,18 @@ func (m *backupMetrics) record(ok bool, end time.Time, took time.Duration) {
 	}
 }
 
-// backupJob runs the scheduled backups of an appliance.
+// backupJob writes the scheduled backups of an appliance; the job runner
+// runs it on --backup.schedule as the job "backup".
 type backupJob struct {
-	a      *Appliance
-	dir    string
-	keep   int
-	log    *slog.Logger
-	cron   *cron.Cron
-	ctx    context.Context // cancelled by stop, which ends a run in progress
-	cancel context.CancelFunc
+	a    *Appliance
+	dir  string
+	keep int
+	log  *slog.Logger
 }
 
-// startBackupJob schedules the backups of cfg.Backup; the caller checked
-// that cfg.Backup.Dir is set.
-func startBackupJob(a *Appliance, cfg BackupConfig) (*backupJob, error) {
+// newBackupJob prepares the backups of cfg; the caller checked that
+// cfg.Dir is set.
+func newBackupJob(a *Appliance, cfg BackupConfig) (*backupJob, error) {
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("--backup.dir=%s: %w", cfg.Dir, err)
@@ -83,44 +80,34 @@ func startBackupJob(a *Appliance, cfg BackupConfig) (*backupJob, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("--backup.dir=%s: cannot create it: %v; pass a directory this user can write to", cfg.Dir, unwrapPathError(err))
 	}
-	schedule, err := cron.ParseStandard(cfg.Schedule)
-	if err != nil {
-		return nil, fmt.Errorf("--backup.schedule=%s: %w", cfg.Schedule, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	j := &backupJob{a: a, dir: dir, keep: cfg.Keep, log: a.log.With("component", "backup job"), ctx: ctx, cancel: cancel}
-	j.cron = cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
-	j.cron.Schedule(schedule, cron.FuncJob(j.run))
-	j.cron.Start()
-	j.log.Info("backups scheduled", "dir", dir, "schedule", cfg.Schedule, "keep", cfg.Keep, "next", schedule.Next(time.Now()).Format(time.RFC3339))
+	j := &backupJob{a: a, dir: dir, keep: cfg.Keep, log: a.log.With("component", "backup job")}
+	j.log.Info("backups scheduled", "dir", dir, "schedule", cfg.Schedule, "keep", cfg.Keep)
 	return j, nil
 }
 
-// run writes one scheduled backup and rotates.
-func (j *backupJob) run() {
+// run writes one scheduled backup, named after now, and rotates. A run
+// due while another backup is being written is skipped.
+func (j *backupJob) run(ctx context.Context, now time.Time) (string, error) {
 	b := j.a.backups
 	if !b.mu.TryLock() {
 		j.log.Info("scheduled backup skipped: another backup is being written")
-		return
+		return "skipped: another backup was being written", nil
 	}
 	defer b.mu.Unlock()
-	dir := filepath.Join(j.dir, scheduledBackupPrefix+time.Now().UTC().Format(scheduledBackupLayout))
-	if _, err := j.a.backupLocked(j.ctx, dir, nil); err != nil {
-		return // logged and counted
+	dir := filepath.Join(j.dir, scheduledBackupPrefix+now.UTC().Format(scheduledBackupLayout))
+	m, err := j.a.backupLocked(ctx, dir, nil)
+	if err != nil {
+		return "", err // logged and counted by backupLocked too
 	}
 	removed, err := rotateBackups(j.dir, j.keep)
 	for _, r := range removed {
 		j.log.Info("removed an old backup", "dir", r)
 	}
+	detail := fmt.Sprintf("wrote %s (%d files, %d bytes); removed %d old backups", dir, len(m.Files), m.Bytes(), len(removed))
 	if err != nil {
-		j.log.Warn("cannot remove old backups", "dir", j.dir, "err", err)
+		return detail, fmt.Errorf("%s; cannot remove old backups in %s: %w", detail, j.dir, err)
 	}
-}
-
-// stop cancels a run in progress, waits for it and stops the schedule.
-func (j *backupJob) stop() {
-	j.cancel()
-	<-j.cron.Stop().Done()
+	return detail, nil
 }
 
 // rotateBackups keeps the keep newest complete scheduled backups of dir

@@ -43,6 +43,7 @@ type Config struct {
 	Memory      MemoryConfig      `yaml:"memory"`
 	Backup      BackupConfig      `yaml:"backup"`
 	Rules       RulesConfig       `yaml:"rules"`
+	Jobs        JobsConfig        `yaml:"jobs"`
 
 	// EnableFeature lists Prometheus feature names (--enable-feature).
 	EnableFeature []string `yaml:"enable_feature,flow"`
@@ -192,6 +193,7 @@ func DefaultConfig() Config {
 		Memory: MemoryConfig{AllowedBytes: 0},
 		Backup: BackupConfig{Schedule: "@daily", Keep: 7},
 		Rules:  defaultRulesConfig(),
+		Jobs:   defaultJobsConfig(),
 		Log:    LogConfig{Level: "info", Format: "logfmt"},
 	}
 }
@@ -203,6 +205,10 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(flag string, value any, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("--%s=%v: %s", flag, value, fmt.Sprintf(format, args...)))
+	}
+	// badKey is bad for the settings that only the config file has.
+	badKey := func(key string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
@@ -278,6 +284,7 @@ func (c *Config) Validate() error {
 	c.validateTLS(bad, checkReadable)
 	c.validateBackup(bad)
 	c.Rules.validate(bad)
+	c.Jobs.validate(bad, badKey)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level", quoteIfEmpty(c.Log.Level), "must be one of %s", strings.Join(logLevels, ", "))

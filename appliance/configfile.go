@@ -224,8 +224,12 @@ func configSections() []configSection {
 				continue
 			}
 			sec.keys = append(sec.keys, name)
-			if f.Type.Kind() == reflect.Struct && f.Type.NumMethod() == 0 {
+			switch {
+			case f.Type.Kind() == reflect.Struct && f.Type.NumMethod() == 0:
 				walk(f.Type, strings.TrimPrefix(path+"."+name, "."))
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				// A list of mappings, such as jobs.cleanup.delete_series.
+				walk(f.Type.Elem(), strings.TrimPrefix(path+"."+name, "."))
 			}
 		}
 		out = append(out, sec)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/vigil-monitoring/vigil/appliance/demo"
+	"github.com/vigil-monitoring/vigil/internal/clock"
 	"github.com/vigil-monitoring/vigil/storage"
 )
 
@@ -29,11 +30,11 @@ type demoRunner struct {
 // same data directory backfills only the gap since the last demo sample,
 // so that no timestamp is written twice; the counters then start from
 // zero again, as after a restart of the real application.
-func startDemo(st *storage.Storage, clock demo.Clock, log *slog.Logger) *demoRunner {
+func startDemo(st *storage.Storage, clk clock.Clock, log *slog.Logger) *demoRunner {
 	log = log.With("component", "demo")
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &demoRunner{stop: cancel}
-	now := clock.Now()
+	now := clk.Now()
 	p := demo.New(now, uint64(now.Unix()))
 	st.AppendMetadata(demo.Metadata())
 	from := now.Add(-demoBackfill)
@@ -62,7 +63,7 @@ func startDemo(st *storage.Storage, clock demo.Clock, log *slog.Logger) *demoRun
 		}
 		st.ForceFlush()
 		log.Info("demo backfill done; live samples every 15s", "took", time.Since(t0).Round(time.Millisecond))
-		p.Run(ctx, st, clock, last, func(err error) { log.Warn("demo sample not stored", "err", err) })
+		p.Run(ctx, st, clk, last, func(err error) { log.Warn("demo sample not stored", "err", err) })
 	}()
 	return d
 }

@@ -78,6 +78,12 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 	def("web.max-request-bytes", "SIZE", "largest HTTP request body accepted, e.g. 64MiB", bytesFlag{&c.Web.MaxRequestBytes})
 	def("memory.allowed-bytes", "SIZE", "memory for the storage caches, e.g. 2GiB; 0 means a quarter of the machine's memory", bytesFlag{&c.Memory.AllowedBytes})
 
+	group("Scheduled jobs (cron specs: \"*/5 * * * *\", \"0 4 * * *\", @hourly, @every 10m)")
+	def("jobs.update-all-metrics.schedule", "SPEC", "when to judge the Panic platform's health and summaries (the minute job)", str(&c.Jobs.UpdateAllMetrics.Schedule))
+	def("jobs.update-performance-metrics.schedule", "SPEC", "when to compute the firms' completion rates", str(&c.Jobs.UpdatePerformanceMetrics.Schedule))
+	def("jobs.cleanup.schedule", "SPEC", "when to clean up old metrics: quiet series of jobs.cleanup.delete_series, old snapshots", str(&c.Jobs.Cleanup.Schedule))
+	def("jobs.cleanup.snapshot-max-age", "DURATION", "the clean-up removes TSDB snapshots older than this; 0 keeps them", durationFlag{&c.Jobs.Cleanup.SnapshotMaxAge})
+
 	group("Scheduled backups (vigil backup makes one now)")
 	def("backup.dir", "DIR", "write a backup into a new directory of DIR on --backup.schedule; empty turns scheduled backups off", str(&c.Backup.Dir))
 	def("backup.schedule", "SPEC", "when to back up: a cron spec (\"0 3 * * *\"), @daily, @hourly or @every DURATION", str(&c.Backup.Schedule))

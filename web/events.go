@@ -19,7 +19,10 @@ func (s *Server) registerEvents(e *echo.Echo) {
 	if s.deps.Storage == nil {
 		return
 	}
-	rec := ingest.NewRecorder(s.deps.Storage, nil)
+	rec := s.deps.Events
+	if rec == nil {
+		rec = ingest.NewRecorder(s.deps.Storage, nil)
+	}
 	e.POST("/api/v1/events/:kind", func(c echo.Context) error {
 		kind := ingest.EventKind(c.Param("kind"))
 		if !slices.Contains(ingest.EventKinds, kind) {

@@ -91,6 +91,10 @@ type Deps struct {
 	// serves an empty notifier that delivers nowhere.
 	Alertmanager AlertmanagerProvider
 
+	// Events records the event API's events; nil makes the server build
+	// a recorder of its own over Storage.
+	Events *ingest.Recorder
+
 	// Pushgateway holds the groups pushed to /metrics/job/...; nil
 	// disables that API.
 	Pushgateway *ingest.Groups

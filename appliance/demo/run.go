@@ -5,37 +5,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigil-monitoring/vigil/internal/clock"
 	"github.com/vigil-monitoring/vigil/storage"
 )
 
 // Appender stores rows: what the demo needs of storage.Storage.
 type Appender interface {
 	Append(rows *storage.Rows) error
-}
-
-// Clock is the demo's time: Now, and Wait, which returns once Now has
-// reached until or ctx is done. Tests drive it by hand.
-type Clock interface {
-	Now() time.Time
-	Wait(ctx context.Context, until time.Time) error
-}
-
-// WallClock is the real time.
-type WallClock struct{}
-
-// Now is time.Now.
-func (WallClock) Now() time.Time { return time.Now() }
-
-// Wait sleeps until until or until ctx is done.
-func (WallClock) Wait(ctx context.Context, until time.Time) error {
-	t := time.NewTimer(time.Until(until))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Backfill simulates the platform from from to to (both aligned down to
@@ -73,11 +49,11 @@ func (p *Platform) Backfill(ctx context.Context, app Appender, from, to time.Tim
 // Run appends a sample of every series at after+Step, after+2*Step, ...
 // as clock reaches each, until ctx is done. A step that Append refuses
 // is reported to onError and the next one tried.
-func (p *Platform) Run(ctx context.Context, app Appender, clock Clock, after time.Time, onError func(error)) {
+func (p *Platform) Run(ctx context.Context, app Appender, clk clock.Clock, after time.Time, onError func(error)) {
 	var rows storage.Rows
 	next := after.Truncate(Step).Add(Step)
 	for {
-		if err := clock.Wait(ctx, next); err != nil {
+		if err := clk.Wait(ctx, next); err != nil {
 			return
 		}
 		rows.Reset()

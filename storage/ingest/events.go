@@ -326,13 +326,30 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 		}
 	}
 	if len(r.ids) > 100_000 {
-		for id, t := range r.ids {
-			if now.Sub(t) >= idTTL {
-				delete(r.ids, id)
-			}
-		}
+		r.forgetExpiredIDsLocked(now)
 	}
 	return len(raws) - retried, retried, nil
+}
+
+// ForgetExpiredIDs forgets the event IDs recorded longer ago than retries
+// are recognised (an hour), and returns how many it forgot. Record does
+// it too, once it remembers 100,000 IDs; the daily clean-up calls it so
+// that a quiet recorder gives the memory back as well.
+func (r *Recorder) ForgetExpiredIDs(now time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.forgetExpiredIDsLocked(now)
+}
+
+func (r *Recorder) forgetExpiredIDsLocked(now time.Time) int {
+	n := 0
+	for id, t := range r.ids {
+		if now.Sub(t) >= idTTL {
+			delete(r.ids, id)
+			n++
+		}
+	}
+	return n
 }
 
 type touchedSeries struct {

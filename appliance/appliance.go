@@ -254,6 +254,11 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		a.demo = startDemo(a.storage, clock.Wall{}, a.log)
 	}
 	a.events = ingest.NewRecorder(a.storage, nil)
+	events := &eventsRunner{rec: a.events}
+	if _, err := events.Reload(cfg); err != nil {
+		return err
+	}
+	a.components = append(a.components, events)
 	if err := a.startJobs(cfg); err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ type Config struct {
 	Backup      BackupConfig      `yaml:"backup"`
 	Rules       RulesConfig       `yaml:"rules"`
 	Jobs        JobsConfig        `yaml:"jobs"`
+	Events      EventsConfig      `yaml:"events"`
 
 	// EnableFeature lists Prometheus feature names (--enable-feature).
 	EnableFeature []string `yaml:"enable_feature,flow"`
@@ -285,6 +286,7 @@ func (c *Config) Validate() error {
 	c.validateBackup(bad)
 	c.Rules.validate(bad)
 	c.Jobs.validate(bad, badKey)
+	c.Events.validate(badKey)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level", quoteIfEmpty(c.Log.Level), "must be one of %s", strings.Join(logLevels, ", "))

@@ -82,12 +82,13 @@ var routeAccess = map[string]auth.Role{
 	"/api/v1/metrics/update-cache-metrics": auth.RoleAdmin,
 
 	// Ingestion.
-	"/api/v1/write":             auth.RoleWriter,
-	"/api/v1/import/prometheus": auth.RoleWriter,
-	"/metrics/job":              auth.RoleWriter,
-	"/metrics/job/*":            auth.RoleWriter,
-	"/metrics/job@base64/*":     auth.RoleWriter,
-	"/api/v1/events/:kind":      auth.RoleWriter,
+	"/api/v1/write":                 auth.RoleWriter,
+	"/api/v1/import/prometheus":     auth.RoleWriter,
+	"/metrics/job":                  auth.RoleWriter,
+	"/metrics/job/*":                auth.RoleWriter,
+	"/metrics/job@base64/*":         auth.RoleWriter,
+	"/api/v1/events/:kind":          auth.RoleWriter,
+	"/api/v1/events/custom/:metric": auth.RoleWriter,
 
 	// Alertmanager API v2: viewers read alerts, groups, silences,
 	// receivers and status; posting alerts is ingestion (a writer token

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 
@@ -10,39 +12,59 @@ import (
 	"github.com/vigil-monitoring/vigil/storage/ingest"
 )
 
-// registerEvents mounts the event API, POST /api/v1/events/<kind>: the
-// Panic platform's record_*_metrics tasks as HTTP calls. The body is one
-// JSON event, a JSON array of them or JSON lines; they are recorded all
-// or none. The answer is {"recorded": n, "retried": m}, or 400 with
-// {"error", "index", "field"} naming the first bad event.
+// registerEvents mounts the event API: POST /api/v1/events/<kind>, the
+// Panic platform's record_*_metrics tasks as HTTP calls, and POST
+// /api/v1/events/custom/<metric> for the metrics declared in Vigil's
+// config. The body is one JSON event, a JSON array of them or JSON
+// lines; they are recorded all or none. The answer is
+// {"status":"success","recorded":n,"retried":m}, or Prometheus' error
+// envelope with "index" and "field" naming the first bad event.
 func (s *Server) registerEvents(e *echo.Echo) {
 	if s.deps.Storage == nil {
 		return
 	}
 	rec := s.deps.Events
-	if rec == nil {
-		rec = ingest.NewRecorder(s.deps.Storage, nil)
-	}
 	e.POST("/api/v1/events/:kind", func(c echo.Context) error {
 		kind := ingest.EventKind(c.Param("kind"))
 		if !slices.Contains(ingest.EventKinds, kind) {
-			return c.JSON(http.StatusBadRequest, map[string]any{"error": "unknown event type " + string(kind) + "; the types are panic-request, auth and notification"})
+			return eventError(c, http.StatusBadRequest, errorBadData, "unknown event type "+string(kind)+"; the types are panic-request, auth and notification, and custom/<metric> for the metrics declared in Vigil's config", nil)
 		}
-		body := http.MaxBytesReader(c.Response(), c.Request().Body, s.opts.MaxRequestBodyBytes)
-		n, retried, err := rec.Record(c.Request().Context(), kind, body)
-		if err != nil {
-			var ee *ingest.EventError
-			var tooLarge *http.MaxBytesError
-			switch {
-			case errors.As(err, &ee):
-				return c.JSON(http.StatusBadRequest, map[string]any{"error": ee.Error(), "index": ee.Index, "field": ee.Field})
-			case errors.As(err, &tooLarge):
-				return c.JSON(http.StatusRequestEntityTooLarge, map[string]any{"error": bodyTooLargeMessage(s.opts.MaxRequestBodyBytes)})
-			case errors.Is(err, ingest.ErrBadInput):
-				return c.JSON(http.StatusBadRequest, map[string]any{"error": err.Error()})
-			}
-			return c.JSON(http.StatusServiceUnavailable, map[string]any{"error": err.Error()})
-		}
-		return c.JSON(http.StatusOK, map[string]int{"recorded": n, "retried": retried})
+		return s.recordEvents(c, func(ctx context.Context, body io.Reader) (int, int, error) { return rec.Record(ctx, kind, body) })
 	})
+	e.POST("/api/v1/events/custom/:metric", func(c echo.Context) error {
+		metric := c.Param("metric")
+		return s.recordEvents(c, func(ctx context.Context, body io.Reader) (int, int, error) {
+			return rec.RecordCustom(ctx, metric, body)
+		})
+	})
+}
+
+// recordEvents records the request's body with record and answers.
+func (s *Server) recordEvents(c echo.Context, record func(ctx context.Context, body io.Reader) (int, int, error)) error {
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, s.opts.MaxRequestBodyBytes)
+	n, retried, err := record(c.Request().Context(), body)
+	if err != nil {
+		var ee *ingest.EventError
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &ee):
+			return eventError(c, http.StatusBadRequest, errorBadData, ee.Error(), ee)
+		case errors.As(err, &tooLarge):
+			return eventError(c, http.StatusRequestEntityTooLarge, errorBadData, bodyTooLargeMessage(s.opts.MaxRequestBodyBytes), nil)
+		case errors.Is(err, ingest.ErrBadInput):
+			return eventError(c, http.StatusBadRequest, errorBadData, err.Error(), nil)
+		}
+		return eventError(c, http.StatusServiceUnavailable, errorUnavailable, err.Error(), nil)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "success", "recorded": n, "retried": retried})
+}
+
+// eventError answers with Prometheus' error envelope, plus the index and
+// field of the bad event when there is one.
+func eventError(c echo.Context, code int, typ errorType, msg string, ee *ingest.EventError) error {
+	out := map[string]any{"status": "error", "errorType": typ, "error": msg}
+	if ee != nil {
+		out["index"], out["field"] = ee.Index, ee.Field
+	}
+	return c.JSON(code, out)
 }

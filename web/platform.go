@@ -259,10 +259,16 @@ func (s *Server) platformUpdateCache(c echo.Context) error {
 	return c.JSON(http.StatusOK, m)
 }
 
-// platformPrometheus writes the latest value of every catalogue series in
-// the Prometheus text format, then Vigil's own metrics.
+// platformPrometheus writes the latest value of every series of the
+// catalogue and of the custom metrics declared in the config, in the
+// Prometheus text format, then Vigil's own metrics.
 func (s *Server) platformPrometheus(c echo.Context) error {
 	cat := ingest.Catalogue()
+	if s.deps.Events != nil {
+		for _, m := range s.deps.Events.CustomMetrics() {
+			cat = append(cat, ingest.CatalogueMetric{Name: m.Name, Type: m.Type, Help: m.Help})
+		}
+	}
 	var names []string
 	family := map[string]int{} // series name -> index in cat
 	for i, m := range cat {
@@ -292,7 +298,7 @@ func (s *Server) platformPrometheus(c echo.Context) error {
 		if len(byFamily[i]) == 0 {
 			continue
 		}
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", m.Name, m.Help, m.Name, m.Type)
+		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", m.Name, helpEscaper.Replace(m.Help), m.Name, m.Type)
 		slices.SortFunc(byFamily[i], func(a, b promql.Sample) int { return labels.Compare(a.Metric, b.Metric) })
 		for _, smp := range byFamily[i] {
 			bw.WriteString(smp.Metric.Get(labels.MetricName))
@@ -314,6 +320,9 @@ func (s *Server) platformPrometheus(c echo.Context) error {
 	metrics.WritePrometheus(w, true)
 	return nil
 }
+
+// helpEscaper escapes a HELP text as the text format wants it.
+var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
 
 var labelValueEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 

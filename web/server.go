@@ -139,6 +139,9 @@ func New(opts Options, deps Deps) *Server {
 	if opts.MaxRequestBodyBytes <= 0 {
 		opts.MaxRequestBodyBytes = 64 << 20
 	}
+	if deps.Events == nil && deps.Storage != nil {
+		deps.Events = ingest.NewRecorder(deps.Storage, nil)
+	}
 	if deps.StartTime.IsZero() {
 		deps.StartTime = time.Now()
 	}

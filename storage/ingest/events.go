@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -87,11 +88,17 @@ type Recorder struct {
 	now func() time.Time
 
 	mu     sync.Mutex
-	values map[string]float64         // series key -> cumulative value
-	seen   map[string]map[string]bool // label name -> values seen
-	ids    map[string]time.Time       // event IDs recorded, for retries
-	lastTs int64
-	hist   map[string]*eventHistogram
+	values map[string]float64 // series key -> cumulative value
+	// seen holds the values seen of each capped label, by scope: the
+	// label name for the catalogue's events, metric and label for a
+	// custom metric's. seenLoaded marks the scopes whose stored values
+	// have been read, so that a cap holds across restarts.
+	seen       map[string]map[string]bool
+	seenLoaded map[string]bool
+	ids        map[string]time.Time // event IDs recorded (kind, NUL, id), for retries
+	lastTs     int64
+	hist       map[string]*eventHistogram
+	custom     map[string]*customMetric // by name; replaced whole by SetCustomMetrics
 }
 
 // eventHistogram is a histogram of the catalogue, its names and bucket
@@ -112,26 +119,53 @@ func NewRecorder(st *storage.Storage, now func() time.Time) *Recorder {
 	if now == nil {
 		now = time.Now
 	}
-	r := &Recorder{st: st, now: now, values: map[string]float64{}, seen: map[string]map[string]bool{}, ids: map[string]time.Time{}, hist: map[string]*eventHistogram{}}
+	r := &Recorder{st: st, now: now, values: map[string]float64{}, seen: map[string]map[string]bool{}, seenLoaded: map[string]bool{},
+		ids: map[string]time.Time{}, hist: map[string]*eventHistogram{}, custom: map[string]*customMetric{}}
 	for _, m := range Catalogue() {
 		if m.Type == Histogram {
-			h := &eventHistogram{bucket: m.Name + "_bucket", sum: m.Name + "_sum", count: m.Name + "_count"}
-			for _, b := range append(m.Buckets, math.Inf(1)) {
-				h.bounds = append(h.bounds, b)
-				h.le = append(h.le, formatFloat(b))
-			}
-			r.hist[m.Name] = h
+			r.hist[m.Name] = newEventHistogram(m.Name, m.Buckets)
 		}
 	}
 	return r
 }
 
-// update is one change an event makes: add 1 to a counter, or observe a
-// value in a histogram.
+func newEventHistogram(name string, buckets []float64) *eventHistogram {
+	h := &eventHistogram{bucket: name + "_bucket", sum: name + "_sum", count: name + "_count"}
+	for _, b := range append(slices.Clone(buckets), math.Inf(1)) {
+		h.bounds = append(h.bounds, b)
+		h.le = append(h.le, formatFloat(b))
+	}
+	return h
+}
+
+// update is one change an event makes: add inc to a counter (or gauge),
+// set a gauge, or observe a value in a histogram.
 type update struct {
 	metric  string
 	labels  []storage.Label // without the name
+	inc     float64
+	set     *float64 // a gauge's new value
 	observe *float64
+	hist    *eventHistogram // of observe; nil: the catalogue's for metric
+	// caps are the labels whose distinct values are capped; nil means
+	// every label, at MaxLabelValues, as for the catalogue's events.
+	caps []labelCap
+	// custom: the labels are the event's fields of the same names.
+	custom bool
+}
+
+// labelCap caps the distinct values of labels[i], named label, within
+// scope.
+type labelCap struct {
+	i     int
+	label string
+	scope string
+	max   int
+	// metric is the series name whose stored label values count against
+	// the cap; "" when only the values seen by this process count.
+	metric string
+	field  string // the event's field, for errors
+	what   string // how the cap is set, for errors
 }
 
 var labelValueRE = regexp.MustCompile(`^[A-Za-z0-9_.:/@+-]{1,128}$`)
@@ -170,6 +204,13 @@ func decodeEvents(body io.Reader) ([]json.RawMessage, error) {
 // It returns how many were recorded and how many were retries of events
 // already recorded (same id).
 func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (recorded, retried int, err error) {
+	return r.record(ctx, string(kind), body, func(raw json.RawMessage) ([]update, string, error) { return parseEvent(kind, raw) })
+}
+
+// record decodes the events in body with parse and stores them all or
+// none. IDs are scoped by scope: the same id in events of two kinds is
+// two events.
+func (r *Recorder) record(ctx context.Context, scope string, body io.Reader, parse func(json.RawMessage) ([]update, string, error)) (recorded, retried int, err error) {
 	raws, err := decodeEvents(body)
 	if err != nil {
 		return 0, 0, err
@@ -177,7 +218,7 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 	evs := make([][]update, len(raws))
 	ids := make([]string, len(raws))
 	for i, raw := range raws {
-		u, id, err := parseEvent(kind, raw)
+		u, id, err := parse(raw)
 		if err != nil {
 			var ee *EventError
 			if errors.As(err, &ee) {
@@ -186,11 +227,18 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 			}
 			return 0, 0, &EventError{Index: i, Err: err}
 		}
+		if id != "" {
+			id = scope + "\x00" + id
+		}
 		ids[i], evs[i] = id, u
 		for _, up := range u {
 			for _, l := range up.labels {
 				if !labelValueRE.MatchString(l.Value) {
-					return 0, 0, &EventError{Index: i, Field: fieldOf(l.Name), Err: fmt.Errorf("%q is not a valid value: use 1 to 128 letters, digits and _.:/@+-", l.Value)}
+					field := l.Name
+					if !up.custom {
+						field = fieldOf(l.Name)
+					}
+					return 0, 0, &EventError{Index: i, Field: field, Err: fmt.Errorf("%q is not a valid value: use 1 to 128 letters, digits and _.:/@+-", l.Value)}
 				}
 			}
 		}
@@ -218,17 +266,8 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 			continue
 		}
 		for _, up := range ups {
-			for _, l := range up.labels {
-				if r.seen[l.Name][l.Value] || added[l.Name][l.Value] {
-					continue
-				}
-				if len(r.seen[l.Name])+len(added[l.Name]) >= MaxLabelValues {
-					return 0, 0, &EventError{Index: i, Field: fieldOf(l.Name), Err: fmt.Errorf("%q would be value number %d of %s; the cap is %d", l.Value, MaxLabelValues+1, l.Name, MaxLabelValues)}
-				}
-				if added[l.Name] == nil {
-					added[l.Name] = map[string]bool{}
-				}
-				added[l.Name][l.Value] = true
+			if err := r.checkCaps(ctx, i, up, added); err != nil {
+				return 0, 0, err
 			}
 		}
 	}
@@ -239,7 +278,7 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 	next := map[string]*float64{}
 	var touched []touchedSeries
 	var kb []byte
-	add := func(name string, ls []storage.Label, le string, inc float64) {
+	apply := func(name string, ls []storage.Label, le string, v float64, set bool) {
 		kb = append(kb[:0], "__name__\x00"...)
 		kb = append(append(kb, name...), 0)
 		for _, l := range ls {
@@ -250,7 +289,11 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 			kb = append(append(append(kb, "le\x00"...), le...), 0)
 		}
 		if p, ok := next[string(kb)]; ok {
-			*p += inc
+			if set {
+				*p = v
+			} else {
+				*p += v
+			}
 			return
 		}
 		key := string(kb)
@@ -258,14 +301,20 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 		if le != "" {
 			full = append(full, storage.Label{Name: "le", Value: le})
 		}
-		v, ok := r.values[key]
+		// A series new to the store starts with a 0 just before its
+		// first value, as client libraries initialise counters: otherwise
+		// increase() and rate() could not see its first events. A gauge
+		// that is set needs neither its old value nor the 0.
+		old, ok := r.values[key]
 		born := false
-		if !ok {
-			v, ok = r.stored(ctx, full)
+		if set {
+			old = 0
+		} else if !ok {
+			old, ok = r.stored(ctx, full)
 			born = !ok
 		}
-		v += inc
-		next[key] = &v
+		old += v
+		next[key] = &old
 		touched = append(touched, touchedSeries{key, full, born})
 	}
 	for i, ups := range evs {
@@ -273,26 +322,29 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 			continue
 		}
 		for _, up := range ups {
-			if up.observe == nil {
-				add(up.metric, up.labels, "", 1)
-				continue
-			}
-			h := r.hist[up.metric]
-			v := *up.observe
-			for k, b := range h.bounds {
-				inc := 0.0
-				if v <= b {
-					inc = 1
+			switch {
+			case up.set != nil:
+				apply(up.metric, up.labels, "", *up.set, true)
+			case up.observe == nil:
+				apply(up.metric, up.labels, "", up.inc, false)
+			default:
+				h := up.hist
+				if h == nil {
+					h = r.hist[up.metric]
 				}
-				add(h.bucket, up.labels, h.le[k], inc)
+				v := *up.observe
+				for k, b := range h.bounds {
+					inc := 0.0
+					if v <= b {
+						inc = 1
+					}
+					apply(h.bucket, up.labels, h.le[k], inc, false)
+				}
+				apply(h.sum, up.labels, "", v, false)
+				apply(h.count, up.labels, "", 1, false)
 			}
-			add(h.sum, up.labels, "", v)
-			add(h.count, up.labels, "", 1)
 		}
 	}
-	// A new series starts with a 0 just before its first value, as client
-	// libraries initialise counters: otherwise increase() and rate() could
-	// not see its first events.
 	ts := max(now.UnixMilli(), r.lastTs+2)
 	var rows storage.Rows
 	for _, t := range touched {
@@ -312,12 +364,12 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 	for k, v := range next {
 		r.values[k] = *v
 	}
-	for name, vs := range added {
-		if r.seen[name] == nil {
-			r.seen[name] = map[string]bool{}
+	for scope, vs := range added {
+		if r.seen[scope] == nil {
+			r.seen[scope] = map[string]bool{}
 		}
 		for v := range vs {
-			r.seen[name][v] = true
+			r.seen[scope][v] = true
 		}
 	}
 	for i, id := range ids {
@@ -329,6 +381,61 @@ func (r *Recorder) Record(ctx context.Context, kind EventKind, body io.Reader) (
 		r.forgetExpiredIDsLocked(now)
 	}
 	return len(raws) - retried, retried, nil
+}
+
+// checkCaps checks that the capped labels of up, event i of a batch,
+// stay within their caps, counting the values the batch adds in added.
+// r.mu is held.
+func (r *Recorder) checkCaps(ctx context.Context, i int, up update, added map[string]map[string]bool) error {
+	caps := up.caps
+	if caps == nil {
+		caps = make([]labelCap, len(up.labels))
+		for k, l := range up.labels {
+			caps[k] = labelCap{i: k, label: l.Name, scope: l.Name, max: MaxLabelValues, field: fieldOf(l.Name), what: "the cap of the built-in events"}
+		}
+	}
+	for _, c := range caps {
+		l := up.labels[c.i]
+		if c.metric != "" && !r.seenLoaded[c.scope] {
+			if err := r.loadSeen(ctx, c); err != nil {
+				return err
+			}
+		}
+		if r.seen[c.scope][l.Value] || added[c.scope][l.Value] {
+			continue
+		}
+		if n := len(r.seen[c.scope]) + len(added[c.scope]); n >= c.max {
+			return &EventError{Index: i, Field: c.field, Err: fmt.Errorf("%q would be value number %d of %s; %s is %d, so no new series is made", l.Value, n+1, l.Name, c.what, c.max)}
+		}
+		if added[c.scope] == nil {
+			added[c.scope] = map[string]bool{}
+		}
+		added[c.scope][l.Value] = true
+	}
+	return nil
+}
+
+// loadSeen reads the values of c's label that the store holds for its
+// metric, so that a cap counts the values of earlier runs. r.mu is held.
+func (r *Recorder) loadSeen(ctx context.Context, c labelCap) error {
+	now := r.now()
+	q, err := r.st.Querier(now.Add(-r.st.Retention()).UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("reading the stored values of %s: %w", c.scope, err)
+	}
+	defer q.Close()
+	vs, _, err := q.LabelValues(ctx, c.label, nil, labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, c.metric))
+	if err != nil {
+		return fmt.Errorf("reading the stored values of %s: %w", c.scope, err)
+	}
+	if r.seen[c.scope] == nil {
+		r.seen[c.scope] = map[string]bool{}
+	}
+	for _, v := range vs {
+		r.seen[c.scope][v] = true
+	}
+	r.seenLoaded[c.scope] = true
+	return nil
 }
 
 // ForgetExpiredIDs forgets the event IDs recorded longer ago than retries
@@ -440,7 +547,7 @@ func parseEvent(kind EventKind, raw json.RawMessage) ([]update, string, error) {
 			}
 			vals[i] = v
 		}
-		ups := []update{{metric: "panic_requests_total", labels: []storage.Label{
+		ups := []update{{metric: "panic_requests_total", inc: 1, labels: []storage.Label{
 			{Name: "service_type", Value: vals[0]}, {Name: "status", Value: vals[1]}, {Name: "zone", Value: vals[3]}, {Name: "firm_id", Value: vals[2]}}}}
 		if e.ResponseTime != nil {
 			if *e.ResponseTime < 0 || math.IsNaN(*e.ResponseTime) {
@@ -466,9 +573,9 @@ func parseEvent(kind EventKind, raw json.RawMessage) ([]update, string, error) {
 		if *e.Success {
 			result = "success"
 		}
-		ups := []update{{metric: "auth_login_attempts_total", labels: []storage.Label{{Name: "user_type", Value: ut}, {Name: "result", Value: result}}}}
+		ups := []update{{metric: "auth_login_attempts_total", inc: 1, labels: []storage.Label{{Name: "user_type", Value: ut}, {Name: "result", Value: result}}}}
 		if e.AccountLocked != nil && *e.AccountLocked {
-			ups = append(ups, update{metric: "auth_account_lockouts_total", labels: []storage.Label{{Name: "user_type", Value: ut}}})
+			ups = append(ups, update{metric: "auth_account_lockouts_total", inc: 1, labels: []storage.Label{{Name: "user_type", Value: ut}}})
 		}
 		return ups, e.ID, nil
 	case NotificationEvent:
@@ -484,7 +591,7 @@ func parseEvent(kind EventKind, raw json.RawMessage) ([]update, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return []update{{metric: "notifications_sent_total", labels: []storage.Label{{Name: "channel", Value: ch}, {Name: "status", Value: st}}}}, e.ID, nil
+		return []update{{metric: "notifications_sent_total", inc: 1, labels: []storage.Label{{Name: "channel", Value: ch}, {Name: "status", Value: st}}}}, e.ID, nil
 	}
 	return nil, "", fmt.Errorf("unknown event type %q; the types are panic-request, auth and notification", kind)
 }

@@ -99,7 +99,7 @@ func checkPlatformAPI(t *testing.T, baseURL string) {
 			LastRun      *string `json:"last_run"`
 		}
 	}
-	if err := json.Unmarshal(call("GET", "/api/v1/status/jobs", 200), &jobs); err != nil || len(jobs.Jobs) != 2 ||
+	if err := json.Unmarshal(call("GET", "/api/v1/status/jobs", 200), &jobs); err != nil || len(jobs.Jobs) != 3 || jobs.Jobs[2].Name != "cleanup-old-metrics" ||
 		jobs.Jobs[0].Name != "update-all-metrics" || jobs.Jobs[0].Result != "ok" || jobs.Jobs[0].LastRun == nil {
 		t.Errorf("jobs after update-cache-metrics: %v %+v", err, jobs)
 	}

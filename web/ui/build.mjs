@@ -70,6 +70,8 @@ const options = {
   target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
   jsx: 'automatic',
   jsxImportSource: 'preact',
+  // JSX is allowed in .js files too (chart.js exports a component).
+  loader: { '.js': 'jsx' },
   outdir: assets,
   entryNames: '[name]-[hash]',
   assetNames: '[name]-[hash]',

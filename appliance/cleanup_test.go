@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/vigil-monitoring/vigil/storage"
@@ -122,7 +123,7 @@ func TestCleanupJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "orders_total"))
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, "orders_total"))
 	var left []string
 	for set.Next() {
 		left = append(left, set.At().Labels().Get("firm"))

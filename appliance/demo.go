@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/vigil-monitoring/vigil/appliance/demo"
@@ -82,7 +83,7 @@ func lastDemoSample(ctx context.Context, st *storage.Storage, from, to time.Time
 	}
 	defer q.Close()
 	set := q.Select(ctx, false, nil,
-		labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "up"),
+		labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, "up"),
 		labels.MustNewMatcher(labels.MatchEqual, "job", demo.Job),
 		labels.MustNewMatcher(labels.MatchEqual, "instance", demo.Instance))
 	var last int64

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -38,7 +39,7 @@ func TestDeleteInactiveSeries(t *testing.T) {
 	}
 	s.ForceFlush()
 
-	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "orders_total")}
+	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, "orders_total")}
 	n, err := s.DeleteInactiveSeries(context.Background(), ms, now.Add(-3*24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func TestDeleteInactiveSeries(t *testing.T) {
 	if n != 1 {
 		t.Errorf("deleted %d series, want 1 (orders_total of firm1)", n)
 	}
-	got := readAll(t, s, 0, now.UnixMilli(), labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+"))
+	got := readAll(t, s, 0, now.UnixMilli(), labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
 	var names []string
 	for k := range got {
 		names = append(names, k)

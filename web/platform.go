@@ -13,6 +13,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 
@@ -287,7 +288,7 @@ func (s *Server) platformPrometheus(c echo.Context) error {
 	}
 	byFamily := make([]promql.Vector, len(cat))
 	for _, smp := range vec {
-		i := family[smp.Metric.Get(labels.MetricName)]
+		i := family[smp.Metric.Get(model.MetricNameLabel)]
 		byFamily[i] = append(byFamily[i], smp)
 	}
 	w := c.Response()
@@ -301,10 +302,10 @@ func (s *Server) platformPrometheus(c echo.Context) error {
 		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", m.Name, helpEscaper.Replace(m.Help), m.Name, m.Type)
 		slices.SortFunc(byFamily[i], func(a, b promql.Sample) int { return labels.Compare(a.Metric, b.Metric) })
 		for _, smp := range byFamily[i] {
-			bw.WriteString(smp.Metric.Get(labels.MetricName))
+			bw.WriteString(smp.Metric.Get(model.MetricNameLabel))
 			sep := "{"
 			smp.Metric.Range(func(l labels.Label) {
-				if l.Name == labels.MetricName {
+				if l.Name == model.MetricNameLabel {
 					return
 				}
 				bw.WriteString(sep + l.Name + `="` + escapeLabelValue(l.Value) + `"`)

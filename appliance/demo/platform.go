@@ -325,18 +325,6 @@ func (p *Platform) poisson(m float64) int {
 	return k
 }
 
-// pick chooses an index with the given weights (summing to about 1).
-func (p *Platform) pick(weights []float64) int {
-	r := p.rng.Float64()
-	for i, w := range weights {
-		if r < w {
-			return i
-		}
-		r -= w
-	}
-	return len(weights) - 1
-}
-
 func (p *Platform) logNormal(median, sigma float64) float64 {
 	return median * math.Exp(sigma*p.rng.NormFloat64())
 }

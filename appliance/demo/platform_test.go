@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -139,7 +140,7 @@ func TestIncidentsFireTheBuiltinAlerts(t *testing.T) {
 				for _, s := range v {
 					ls := []storage.Label{{Name: "__name__", Value: r.name}}
 					s.Metric.Range(func(l labels.Label) {
-						if l.Name != labels.MetricName {
+						if l.Name != model.MetricNameLabel {
 							ls = append(ls, storage.Label{Name: l.Name, Value: l.Value})
 						}
 					})

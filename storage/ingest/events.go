@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/vigil-monitoring/vigil/storage"
@@ -424,7 +425,7 @@ func (r *Recorder) loadSeen(ctx context.Context, c labelCap) error {
 		return fmt.Errorf("reading the stored values of %s: %w", c.scope, err)
 	}
 	defer q.Close()
-	vs, _, err := q.LabelValues(ctx, c.label, nil, labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, c.metric))
+	vs, _, err := q.LabelValues(ctx, c.label, nil, labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, c.metric))
 	if err != nil {
 		return fmt.Errorf("reading the stored values of %s: %w", c.scope, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/vigil-monitoring/vigil/storage"
@@ -23,7 +24,7 @@ func lastValues(t *testing.T, st *storage.Storage, metric string) map[string]flo
 		t.Fatal(err)
 	}
 	defer q.Close()
-	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, metric))
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, metric))
 	out := map[string]float64{}
 	for set.Next() {
 		it := set.At().Iterator(nil)

@@ -24,8 +24,10 @@ import (
 
 // Options configure a Dispatcher.
 type Options struct {
-	Config      *Config
-	DB          *bbolt.DB // keeps silences and the notification log; nil: memory only
+	Config *Config
+	// DB keeps silences, the notification log, the alerts and the groups'
+	// flush times; nil: memory only.
+	DB          *bbolt.DB
 	ExternalURL string
 	// SilenceRetention is how long expired silences are kept (default 5 days, as Alertmanager's).
 	SilenceRetention time.Duration
@@ -49,6 +51,14 @@ type Dispatcher struct {
 	alerts    map[model.Fingerprint]*Alert
 	groups    map[string]*aggrGroup // by group key
 	flushes   sync.WaitGroup
+
+	// store keeps alerts and groups in DB (nil without one); the dirty
+	// sets name what changed since the last save (see dispatchstate.go).
+	// stateMu orders the saves.
+	store       *dispatchStore
+	dirtyAlerts map[model.Fingerprint]bool
+	dirtyGroups map[string]bool
+	stateMu     sync.Mutex
 }
 
 type inhibitRule struct {
@@ -77,7 +87,8 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.SilenceRetention == 0 {
 		opts.SilenceRetention = 5 * 24 * time.Hour
 	}
-	d := &Dispatcher{opts: opts, alerts: map[model.Fingerprint]*Alert{}, groups: map[string]*aggrGroup{}}
+	d := &Dispatcher{opts: opts, alerts: map[model.Fingerprint]*Alert{}, groups: map[string]*aggrGroup{},
+		dirtyAlerts: map[model.Fingerprint]bool{}, dirtyGroups: map[string]bool{}}
 	var err error
 	if d.silences, err = NewSilences(opts.DB, opts.SilenceRetention, opts.Now); err != nil {
 		return nil, err
@@ -85,9 +96,19 @@ func New(opts Options) (*Dispatcher, error) {
 	if d.log, err = newNflog(opts.DB, opts.Now()); err != nil {
 		return nil, err
 	}
+	var timers map[string]time.Time
+	if opts.DB != nil {
+		d.store = &dispatchStore{db: opts.DB}
+		if d.alerts, timers, err = d.store.load(); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.ApplyConfig(opts.Config); err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	d.restoreLocked(timers)
+	d.saveAndUnlock()
 	return d, nil
 }
 
@@ -177,6 +198,9 @@ func (d *Dispatcher) ApplyConfig(c *Config) error {
 			g.next = o.next
 		}
 	}
+	for k := range old {
+		d.markGroupLocked(k)
+	}
 	return nil
 }
 
@@ -203,6 +227,7 @@ func (d *Dispatcher) Put(alerts ...*Alert) {
 			a.StartsAt = old.StartsAt // the same firing alert sent again
 		}
 		d.alerts[fp] = &a
+		d.markAlertLocked(fp)
 		d.insertLocked(&a, now)
 	}
 }
@@ -215,6 +240,7 @@ func (d *Dispatcher) insertLocked(a *Alert, now time.Time) {
 		if !ok {
 			g = &aggrGroup{key: key, route: r, labels: gl, alerts: map[model.Fingerprint]*Alert{}, next: now.Add(r.GroupWait)}
 			d.groups[key] = g
+			d.markGroupLocked(key)
 		}
 		g.alerts[a.Fingerprint()] = a
 	}
@@ -286,12 +312,13 @@ func (d *Dispatcher) inhibitedLocked(ls model.LabelSet, now time.Time) []string 
 }
 
 // Tick flushes the groups that are due at the injected clock's now, each
-// in its own goroutine (Wait waits for them), and forgets resolved alerts
-// that no group holds any more. Run calls it every tickEvery.
+// in its own goroutine (Wait waits for them), forgets resolved alerts
+// that no group holds any more, and saves what changed since the last
+// tick. Run calls it every tickEvery.
 func (d *Dispatcher) Tick() {
 	now := d.opts.Now()
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.saveAndUnlock()
 	var ix *inhibitIndex // built when a group is due
 	for _, g := range d.groups {
 		if g.flushing || g.next.After(now) {
@@ -302,6 +329,7 @@ func (d *Dispatcher) Tick() {
 		}
 		g.flushing = true
 		g.next = now.Add(g.route.GroupInterval)
+		d.markGroupLocked(g.key)
 		job := d.prepareLocked(g, ix, now)
 		d.flushes.Add(1)
 		go func() {
@@ -313,6 +341,7 @@ func (d *Dispatcher) Tick() {
 	for fp, a := range d.alerts {
 		if a.Resolved(now) && now.Sub(a.EndsAt) > ResolvedRetention && !d.inAnyGroupLocked(fp) {
 			delete(d.alerts, fp)
+			d.markAlertLocked(fp)
 		}
 	}
 }
@@ -346,6 +375,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			d.Wait()
+			d.SaveState()
 			return
 		case <-t.C:
 			d.Tick()
@@ -480,5 +510,6 @@ func (d *Dispatcher) finish(g *aggrGroup, sent bool) {
 	}
 	if len(g.alerts) == 0 && d.groups[g.key] == g {
 		delete(d.groups, g.key)
+		d.markGroupLocked(g.key)
 	}
 }

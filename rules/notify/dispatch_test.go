@@ -253,6 +253,78 @@ func TestDispatchRestartNoDuplicateNoLoss(t *testing.T) {
 	}
 }
 
+// A restart with nothing sent again: the alerts and the group's flush
+// time come back from bbolt, so the group flushes on its schedule (not
+// group_wait after the start), the resolution that was due and the alert
+// that arrived just before the stop go out once, and nothing already
+// notified is sent again before repeat_interval. The state is saved at
+// the stop (SIGTERM) or at the last tick before the process dies
+// (kill -9).
+func TestDispatchRestartKeepsAlertsAndGroupTimers(t *testing.T) {
+	t.Run("SIGTERM", func(t *testing.T) { testRestartKeeps(t, (*Dispatcher).SaveState) })
+	t.Run("kill -9 after a tick", func(t *testing.T) {
+		testRestartKeeps(t, func(d *Dispatcher) { d.Tick(); d.Wait() })
+	})
+}
+
+func testRestartKeeps(t *testing.T, beforeStop func(*Dispatcher)) {
+	h := newHook(t)
+	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newTestDispatcher(t, h, clk, db)
+	firing := func(inst string) *Alert {
+		a := alert("alertname", "QueueStuck", "instance", inst)
+		a.EndsAt = start.Add(24 * time.Hour) // posted once, valid for a day
+		return a
+	}
+	d.Put(firing("a"), firing("b"))
+	step(d, clk, 30*time.Second) // group_wait: the first notification; next flush at 12:05:30
+	if got := h.take(t); len(got) != 1 || !slices.Equal(statuses(got[0]), []string{"a:firing", "b:firing"}) {
+		t.Fatalf("first notification: %+v", got)
+	}
+	clk.Add(30 * time.Second)
+	resolved := firing("b")
+	resolved.EndsAt = clk.Now()
+	d.Put(resolved, firing("c"))
+	beforeStop(d) // stopped before the group's next flush
+	db.Close()
+
+	clk.Add(time.Minute) // 12:02, down for a minute
+	db, err = bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d = newTestDispatcher(t, h, clk, db)
+	if got := len(d.Alerts()); got != 2 {
+		t.Errorf("%d alerts firing after the restart, want 2 (a and c)", got)
+	}
+	step(d, clk, 3*time.Minute) // 12:05: a new group would have flushed at 12:02:30
+	if got := h.take(t); len(got) != 0 {
+		t.Fatalf("sent before the group's flush time: %+v", got)
+	}
+	step(d, clk, 30*time.Second) // 12:05:30
+	got := h.take(t)
+	if len(got) != 1 || !slices.Equal(statuses(got[0]), []string{"a:firing", "b:resolved", "c:firing"}) {
+		t.Fatalf("the flush after the restart: %+v", got)
+	}
+	for range 6 { // 30 more minutes, within repeat_interval (1h)
+		step(d, clk, 5*time.Minute)
+	}
+	if got := h.take(t); len(got) != 0 {
+		t.Fatalf("sent again within repeat_interval: %+v", got)
+	}
+	step(d, clk, 30*time.Minute) // past repeat_interval
+	if got := h.take(t); len(got) != 1 || !slices.Equal(statuses(got[0]), []string{"a:firing", "c:firing"}) {
+		t.Fatalf("after repeat_interval: %+v", got)
+	}
+}
+
 // A webhook answering 500 is retried until it answers 200; the message
 // arrives once.
 func TestDispatchRetry(t *testing.T) {

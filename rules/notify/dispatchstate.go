@@ -1,0 +1,188 @@
+package notify
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.etcd.io/bbolt"
+)
+
+// This file keeps the dispatcher's alerts and the flush times of its
+// aggregation groups in bbolt, next to the notification log, so that a
+// restart resumes each group where it was: an alert posted once (by a
+// Prometheus that will not send it again) is still there, a resolution
+// that was due is still sent, and a group flushes on its schedule rather
+// than group_wait after the start. Every change is written before Put
+// returns (and so before /api/v2/alerts answers), in one transaction per
+// call.
+
+const (
+	alertsBucket = "notify_alerts" // fingerprint (8 bytes, big endian) → Alert JSON
+	groupsBucket = "notify_groups" // group key → groupRecord JSON
+)
+
+// groupRecord is the part of an aggregation group that is not derived
+// from its alerts and the routing tree.
+type groupRecord struct {
+	Next time.Time `json:"next"` // when it flushes next
+}
+
+// stateBatch is the changes taken from the dispatcher under its lock, to
+// be written after it is released. A nil alert or a zero time is a
+// deletion. The alerts are the dispatcher's own: an alert is never
+// modified once stored, so they can be read without the lock.
+type stateBatch struct {
+	alerts map[model.Fingerprint]*Alert
+	groups map[string]time.Time
+}
+
+type dispatchStore struct{ db *bbolt.DB }
+
+func fpKey(fp model.Fingerprint) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(fp))
+}
+
+// load returns the alerts and the groups' flush times kept in the file.
+func (s *dispatchStore) load() (map[model.Fingerprint]*Alert, map[string]time.Time, error) {
+	alerts := map[model.Fingerprint]*Alert{}
+	timers := map[string]time.Time{}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		ab, err := tx.CreateBucketIfNotExists([]byte(alertsBucket))
+		if err != nil {
+			return err
+		}
+		gb, err := tx.CreateBucketIfNotExists([]byte(groupsBucket))
+		if err != nil {
+			return err
+		}
+		err = ab.ForEach(func(k, v []byte) error {
+			a := &Alert{}
+			if err := json.Unmarshal(v, a); err != nil {
+				return fmt.Errorf("alert %x: %w", k, err)
+			}
+			alerts[a.Fingerprint()] = a
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return gb.ForEach(func(k, v []byte) error {
+			var g groupRecord
+			if err := json.Unmarshal(v, &g); err != nil {
+				return fmt.Errorf("group %q: %w", k, err)
+			}
+			timers[string(k)] = g.Next
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot load the notifier's alerts and groups: %w", err)
+	}
+	return alerts, timers, nil
+}
+
+// save writes b in one transaction.
+func (s *dispatchStore) save(b stateBatch) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		ab, gb := tx.Bucket([]byte(alertsBucket)), tx.Bucket([]byte(groupsBucket))
+		for fp, a := range b.alerts {
+			if a == nil {
+				if err := ab.Delete(fpKey(fp)); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := json.Marshal(a)
+			if err != nil {
+				return err
+			}
+			if err := ab.Put(fpKey(fp), v); err != nil {
+				return err
+			}
+		}
+		for key, next := range b.groups {
+			if next.IsZero() {
+				if err := gb.Delete([]byte(key)); err != nil {
+					return err
+				}
+				continue
+			}
+			v, _ := json.Marshal(groupRecord{Next: next})
+			if err := gb.Put([]byte(key), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// markAlertLocked notes that the alert fp changed (or went away); d.mu is
+// held.
+func (d *Dispatcher) markAlertLocked(fp model.Fingerprint) {
+	if d.store != nil {
+		d.dirtyAlerts[fp] = true
+	}
+}
+
+// markGroupLocked notes that the group key was created, flushed or
+// removed; d.mu is held.
+func (d *Dispatcher) markGroupLocked(key string) {
+	if d.store != nil {
+		d.dirtyGroups[key] = true
+	}
+}
+
+// SaveState writes what changed since the last Tick; Run calls it when
+// it ends.
+func (d *Dispatcher) SaveState() {
+	d.mu.Lock()
+	d.saveAndUnlock()
+}
+
+// saveAndUnlock writes what changed under d.mu and releases d.mu. The
+// state lock is taken before d.mu is released, so that the batches are
+// written in the order they were taken, while d.mu is free for others
+// during the write.
+func (d *Dispatcher) saveAndUnlock() {
+	if d.store == nil || len(d.dirtyAlerts)+len(d.dirtyGroups) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	b := stateBatch{alerts: make(map[model.Fingerprint]*Alert, len(d.dirtyAlerts)), groups: make(map[string]time.Time, len(d.dirtyGroups))}
+	for fp := range d.dirtyAlerts {
+		b.alerts[fp] = d.alerts[fp]
+	}
+	for key := range d.dirtyGroups {
+		if g, ok := d.groups[key]; ok {
+			b.groups[key] = g.next
+		} else {
+			b.groups[key] = time.Time{}
+		}
+	}
+	clear(d.dirtyAlerts)
+	clear(d.dirtyGroups)
+	d.stateMu.Lock()
+	d.mu.Unlock()
+	defer d.stateMu.Unlock()
+	if err := d.store.save(b); err != nil {
+		d.opts.Logger.Error("the notifier's alerts and groups not saved; a restart may lose them", "err", err)
+	}
+}
+
+// restoreLocked gives the groups rebuilt from the restored alerts the
+// flush times they had, and forgets those of groups that are gone; d.mu
+// is held.
+func (d *Dispatcher) restoreLocked(timers map[string]time.Time) {
+	for key, g := range d.groups {
+		if next, ok := timers[key]; ok {
+			g.next = next
+		}
+		d.markGroupLocked(key)
+	}
+	for key := range timers {
+		d.markGroupLocked(key)
+	}
+}

@@ -246,6 +246,9 @@ func checkScrapeConfig(sc *promscrape.ScrapeConfig, g *promscrape.GlobalConfig, 
 			return fmt.Errorf("max_scrape_size %q: %w", sc.MaxScrapeSize, err)
 		}
 	}
+	if sc.StreamParse {
+		return errors.New("stream_parse: Vigil parses each response whole, so that a malformed line fails the scrape as in Prometheus; remove it")
+	}
 	switch strings.ToLower(sc.Scheme) {
 	case "", "http", "https":
 	default:

@@ -107,6 +107,7 @@ func TestLoadPrometheusConfigErrors(t *testing.T) {
 		{"duplicate job", "scrape_configs:\n  - job_name: a\n  - job_name: a\n", []string{`job_name "a" is used twice`}},
 		{"missing job name", "scrape_configs:\n  - static_configs: [{targets: [a:1]}]\n", []string{"job_name is missing"}},
 		{"timeout above interval", "scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    scrape_timeout: 5s\n", []string{"scrape_timeout 5s is greater than scrape_interval 1s"}},
+		{"stream parsing", "scrape_configs:\n  - job_name: a\n    stream_parse: true\n", []string{"stream_parse: Vigil parses each response whole"}},
 		{"bad scheme", "scrape_configs:\n  - job_name: a\n    scheme: ftp\n", []string{`scheme "ftp": must be http or https`}},
 		{"two passwords", "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"HTTP client options"}},
 		{"scrape_config_files", "scrape_config_files: [more.yml]\n", []string{`unsupported option "scrape_config_files"`}},

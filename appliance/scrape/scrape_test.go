@@ -32,6 +32,8 @@ type recorder struct {
 	last   map[string]sample // by series, labels sorted as the storage sorts them
 	seen   map[string]bool
 	stales map[string]int
+	hist   map[string][]float64 // every value, in the order appended
+	meta   map[string]storage.Metadata
 }
 
 type sample struct {
@@ -40,7 +42,7 @@ type sample struct {
 }
 
 func newRecorder() *recorder {
-	return &recorder{last: map[string]sample{}, seen: map[string]bool{}, stales: map[string]int{}}
+	return &recorder{last: map[string]sample{}, seen: map[string]bool{}, stales: map[string]int{}, hist: map[string][]float64{}, meta: map[string]storage.Metadata{}}
 }
 
 func (r *recorder) Append(rows *storage.Rows) error {
@@ -50,13 +52,26 @@ func (r *recorder) Append(rows *storage.Rows) error {
 		key := seriesKey(ls)
 		r.last[key] = sample{ts, v}
 		r.seen[key] = true
+		r.hist[key] = append(r.hist[key], v)
 		if value.IsStaleNaN(v) {
 			r.stales[key]++
 		}
 	})
 }
 
-func (r *recorder) AppendMetadata([]storage.Metadata) {}
+func (r *recorder) AppendMetadata(md []storage.Metadata) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range md {
+		r.meta[m.Metric] = m
+	}
+}
+
+func (r *recorder) metadataOf(metric string) storage.Metadata {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.meta[metric]
+}
 
 // seriesKey is name{a="x",b="y"} with the labels sorted.
 func seriesKey(ls []storage.Label) string {
@@ -95,6 +110,20 @@ func (r *recorder) everSeen(name string, want ...string) bool {
 		}
 	}
 	return false
+}
+
+// history returns the values of the series matching name and want, in
+// the order they were appended (series in any order).
+func (r *recorder) history(name string, want ...string) []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []float64
+	for key, h := range r.hist {
+		if matches(key, name, want) {
+			out = append(out, h...)
+		}
+	}
+	return out
 }
 
 func (r *recorder) staleCount(name string, want ...string) int {
@@ -216,7 +245,7 @@ scrape_configs:
 	if v, _ := rec.value("up", `job="app"`); v != 1 {
 		t.Errorf("up = %v, want 1", v)
 	}
-	if rec.everSeen("temperature_celsius") {
+	if rec.everSeen("temperature_celsius", `instance="`+kept.host+`"`) {
 		t.Error("temperature_celsius was stored although metric_relabel_configs drop it")
 	}
 	if rec.everSeen("requests_total", `instance="`+dropped.host+`"`) {
@@ -253,7 +282,7 @@ scrape_configs:
 }
 
 func TestBadTargets(t *testing.T) {
-	good, big := newExporter(t), newExporter(t)
+	good, big, labelled := newExporter(t), newExporter(t), newExporter(t)
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +317,10 @@ scrape_configs:
   - job_name: limited
     sample_limit: 1
     static_configs: [{targets: [%q]}]
-`, good.host, unreachable, host(hanging), host(failing), big.host))
+  - job_name: labelled
+    label_limit: 3
+    static_configs: [{targets: [%q]}]
+`, good.host, unreachable, host(hanging), host(failing), big.host, labelled.host))
 	s, rec := startScraper(t, path)
 
 	for _, tt := range []struct{ pool, host, wantErr string }{
@@ -296,6 +328,8 @@ scrape_configs:
 		{"broken", host(hanging), "Timeout exceeded"},
 		{"broken", host(failing), "500"},
 		{"limited", big.host, "sample_limit=1"},
+		// requests_total{path} has 4 labels with job, instance and __name__.
+		{"labelled", labelled.host, "label_limit exceeded"},
 	} {
 		waitFor(t, 30*time.Second, "the error of "+tt.host, func() bool {
 			tg, _ := target(s, tt.pool, tt.host)
@@ -305,8 +339,12 @@ scrape_configs:
 			t.Errorf("up for %s = %v, %v; want 0", tt.host, v, ok)
 		}
 	}
-	if rec.everSeen("requests_total", `job="limited"`) {
-		t.Error("samples of the target over sample_limit were stored")
+	for _, job := range []string{"limited", "labelled"} {
+		for _, name := range []string{"requests_total", "temperature_celsius"} {
+			if rec.everSeen(name, `job="`+job+`"`) {
+				t.Errorf("%s of the target over its limit (job %s) was stored", name, job)
+			}
+		}
 	}
 	tg, _ := target(s, "good", good.host)
 	if tg.Health != web.TargetHealthGood {

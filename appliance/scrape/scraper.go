@@ -67,6 +67,8 @@ type Scraper struct {
 	cfg     atomic.Pointer[PrometheusConfig] // nil without a prometheus.yml
 	jobs    atomic.Pointer[[]string]         // the job names scraped, the self job included
 
+	targets targetStates
+
 	set         *metrics.Set
 	appended    *metrics.Counter
 	appendFails *metrics.Counter
@@ -74,7 +76,10 @@ type Scraper struct {
 }
 
 // The interfaces of web that Scraper implements.
-var _ web.TargetsProvider = (*Scraper)(nil)
+var (
+	_ web.TargetsProvider        = (*Scraper)(nil)
+	_ web.TargetMetadataProvider = (*Scraper)(nil)
+)
 
 // New prepares a Scraper; nothing runs until Start.
 func New(opts Options) *Scraper {
@@ -124,6 +129,7 @@ func (s *Scraper) Start(promFile string) error {
 		s.self.close()
 		return err
 	}
+	s.targets.reset()
 	metrics.RegisterSet(s.set)
 	s.running = true
 	return nil
@@ -165,9 +171,7 @@ func (s *Scraper) apply(pc *PrometheusConfig) error {
 	if err != nil {
 		return fmt.Errorf("cannot render the scrape configuration: %w", err)
 	}
-	if err := writeLibraryConfig(data); err != nil {
-		return err
-	}
+	writeLibraryConfig(data)
 	var jobs []string
 	if pc != nil {
 		jobs = slices.Clone(pc.JobNames)
@@ -216,14 +220,16 @@ func (s *Scraper) Stop() error {
 		return nil
 	}
 	s.running = false
-	err := detach(s)
+	detach(s)
 	s.self.close()
+	s.targets.reset()
 	metrics.UnregisterSet(s.set, false)
-	return err
+	return nil
 }
 
-// append stores one scrape's samples. wr is valid only during the call.
-func (s *Scraper) append(wr *prompb.WriteRequest) {
+// append stores what one push of the library carries; info is what
+// examine found in it. wr is valid only during the call.
+func (s *Scraper) append(wr *prompb.WriteRequest, info pushInfo) {
 	rows := rowsPool.Get().(*storage.Rows)
 	defer rowsPool.Put(rows)
 	rows.Reset()
@@ -243,12 +249,13 @@ func (s *Scraper) append(wr *prompb.WriteRequest) {
 		s.appendFails.Inc()
 		s.warnRarely("cannot store scraped samples", firstErr)
 	}
-	if len(wr.Metadata) > 0 {
-		md := make([]storage.Metadata, len(wr.Metadata))
-		for i, m := range wr.Metadata {
-			md[i] = storage.Metadata{Metric: m.MetricFamilyName, Type: storage.MetricTypeName(m.Type), Help: m.Help, Unit: m.Unit}
+	switch info.kind {
+	case pushScrape:
+		if s.targets.scraped(info, wr.Metadata) {
+			s.opts.Storage.AppendMetadata(storageMetadata(wr.Metadata))
 		}
-		s.opts.Storage.AppendMetadata(md)
+	case pushGone:
+		s.targets.forget(info.target)
 	}
 }
 

@@ -73,6 +73,12 @@ func (s *Scraper) ActiveTargets() []web.Target {
 			ScrapeInterval:     labelDuration(t.DiscoveredLabels, "__scrape_interval__"),
 			ScrapeTimeout:      labelDuration(t.DiscoveredLabels, "__scrape_timeout__"),
 		}
+		if err := s.targets.parseError(targetKey(wt.Labels)); err != "" && wt.Health == web.TargetHealthGood {
+			// The library counts a scrape with malformed lines as a
+			// success; Vigil, as Prometheus, does not (parseerrors.go).
+			wt.Health = web.TargetHealthBad
+			wt.LastError = err
+		}
 		if t.LastScrape.Unix() <= 0 {
 			// Not scraped yet: the library says "down" at the Unix epoch,
 			// Prometheus "unknown" at the zero time.
@@ -82,6 +88,12 @@ func (s *Scraper) ActiveTargets() []web.Target {
 		out = append(out, wt)
 	}
 	return out
+}
+
+// TargetMetadata implements web.TargetMetadataProvider: the TYPE and HELP
+// of the metric families t exposed in its last successful scrape.
+func (s *Scraper) TargetMetadata(t web.Target, metric string) []web.MetricMetadata {
+	return s.targets.metadata(targetKey(t.Labels), metric)
 }
 
 // DroppedTargets implements web.TargetsProvider. The library keeps at

@@ -31,6 +31,16 @@ func TestScrapeEndToEnd(t *testing.T) {
 	exporter := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer exporter.Close()
 	host := strings.TrimPrefix(exporter.URL, "http://")
+	// A target answering a login page instead of metrics.
+	junk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<!DOCTYPE html>\n<html><body>Sign in</body></html>\n")
+	}))
+	defer junk.Close()
+	junkHost := strings.TrimPrefix(junk.URL, "http://")
+	// Vigil keeps nothing of the scraper's in the temporary directory.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 
 	dir := t.TempDir()
 	promFile := filepath.Join(dir, "prometheus.yml")
@@ -41,13 +51,14 @@ rule_files: [rules.yml]
 scrape_configs:
   - job_name: shop
     static_configs: [{targets: [%q], labels: {env: e2e}}]
-`, host)
+  - job_name: junk
+    static_configs: [{targets: [%q]}]
+`, host, junkHost)
 	writeScrapeConfig(t, promFile, good)
 	// rule_files are evaluated (TestRuleFilesFromPrometheusYML); here the
 	// file only has to exist.
 	writeScrapeConfig(t, filepath.Join(dir, "rules.yml"), "groups: []\n")
 	p := startVigilProcess(t, "--config.prometheus="+promFile)
-	defer p.Stop()
 	c := adminClient()
 
 	// The exporter's value, then the self-scrape's up, through the query API.
@@ -55,6 +66,8 @@ scrape_configs:
 	waitQuery(t, c, p.BaseURL, `up{job="vigil"}`, "1")
 	waitQuery(t, c, p.BaseURL, `scrape_samples_scraped{job="shop"} > 0`, "")
 
+	// The target answering HTML is down, with the line it could not parse.
+	waitQuery(t, c, p.BaseURL, `up{job="junk"}`, "0")
 	var targets struct {
 		Data struct {
 			ActiveTargets []struct {
@@ -69,16 +82,28 @@ scrape_configs:
 	pools := map[string]string{}
 	for _, tg := range targets.Data.ActiveTargets {
 		pools[tg.ScrapePool] = tg.Health
+		if tg.ScrapePool == "junk" && !strings.Contains(tg.LastError, `cannot unmarshal Prometheus line "<!DOCTYPE html>"`) {
+			t.Errorf("lastError of the target answering HTML = %q", tg.LastError)
+		}
 	}
-	if pools["shop"] != "up" || pools["vigil"] != "up" {
+	if pools["shop"] != "up" || pools["vigil"] != "up" || pools["junk"] != "down" {
 		t.Errorf("/api/v1/targets: %+v", targets.Data.ActiveTargets)
+	}
+
+	// The metadata the exporter exposed, per target.
+	var md struct {
+		Data []map[string]any `json:"data"`
+	}
+	scrapeGetJSON(t, c, p.BaseURL+"/api/v1/targets/metadata?match_target="+url.QueryEscape(`{job="shop"}`)+"&metric=orders_total", &md)
+	if got, _ := json.Marshal(md.Data); string(got) != fmt.Sprintf(`[{"help":"Orders.","target":{"env":"e2e","instance":%q,"job":"shop"},"type":"counter","unit":""}]`, host) {
+		t.Errorf("/api/v1/targets/metadata = %s", got)
 	}
 
 	// A configuration that does not validate is refused with the reason,
 	// and scraping goes on with the running one.
 	writeScrapeConfig(t, promFile, good+"    scrape_protocols: [PrometheusProto]\n")
 	code, body := statusOf(t, c, http.MethodPost, p.BaseURL+"/-/reload", "", nil)
-	if code == http.StatusOK || !strings.Contains(strings.ReplaceAll(body, `\"`, `"`), `prometheus.yml:8: unsupported option "scrape_protocols"`) {
+	if code == http.StatusOK || !strings.Contains(strings.ReplaceAll(body, `\"`, `"`), `prometheus.yml:10: unsupported option "scrape_protocols"`) {
 		t.Errorf("POST /-/reload with an unsupported option = %d %s", code, body)
 	}
 	orders.WithLabelValues("downtown").Add(1)
@@ -95,6 +120,17 @@ scrape_configs:
 	exporter.Close()
 	waitQuery(t, c, p.BaseURL, `up{job="store"}`, "0")
 	waitQuery(t, c, p.BaseURL, `absent(orders_total{job="store"})`, "1")
+
+	p.Stop()
+	if left, _ := filepath.Glob(filepath.Join(tmp, "vigil-scrape-*")); len(left) > 0 {
+		t.Errorf("the scraper left %v behind", left)
+	}
+	// Scrape errors are in the targets' status, not in the log.
+	for _, line := range []string{"error when scraping", "cannot scrape target"} {
+		if strings.Contains(p.Stderr(), line) {
+			t.Errorf("stderr has %q:\n%s", line, p.Stderr())
+		}
+	}
 }
 
 func TestScrapeBadConfigStopsTheStart(t *testing.T) {

@@ -64,6 +64,7 @@ var routeAccess = map[string]auth.Role{
 	"/api/v1/status/walreplay":   auth.RoleViewer,
 	"/api/v1/status/jobs":        auth.RoleViewer,
 	"/federate":                  auth.RoleViewer,
+	"/api/v1/export":             auth.RoleViewer, // every stored sample of the matched series
 
 	// Prometheus API v1: the TSDB admin API.
 	"/api/v1/admin/tsdb/delete_series":    auth.RoleAdmin,
@@ -89,6 +90,18 @@ var routeAccess = map[string]auth.Role{
 	"/metrics/job@base64/*":         auth.RoleWriter,
 	"/api/v1/events/:kind":          auth.RoleWriter,
 	"/api/v1/events/custom/:metric": auth.RoleWriter,
+	"/api/v1/import":                auth.RoleWriter,
+	"/api/v1/import/csv":            auth.RoleWriter,
+	"/opentelemetry/v1/metrics":     auth.RoleWriter,
+	"/opentelemetry/api/v1/push":    auth.RoleWriter,
+	"/write":                        auth.RoleWriter,
+	"/influx/write":                 auth.RoleWriter,
+	"/api/v2/write":                 auth.RoleWriter,
+	"/influx/api/v2/write":          auth.RoleWriter,
+	// InfluxDB's health check, which InfluxDB answers without
+	// credentials; it tells nothing but that Vigil is up.
+	"/ping":        auth.RolePublic,
+	"/influx/ping": auth.RolePublic,
 
 	// Alertmanager API v2: viewers read alerts, groups, silences,
 	// receivers and status; posting alerts is ingestion (a writer token

@@ -38,6 +38,25 @@ import (
 func (s *Server) registerIngest(e *echo.Echo) {
 	e.POST("/api/v1/write", s.handleRemoteWrite)
 	e.POST("/api/v1/import/prometheus", s.handleImportPrometheus)
+	e.POST("/api/v1/import", s.handleImportJSON)
+	e.POST("/api/v1/import/csv", s.handleImportCSV)
+	for _, path := range []string{"/api/v1/export"} {
+		e.GET(path, s.export)
+		e.POST(path, s.export)
+	}
+	// OTLP/HTTP, at the path its exporters default to under a base URL
+	// and at VictoriaMetrics' name for it.
+	e.POST("/opentelemetry/v1/metrics", s.handleOTLP)
+	e.POST("/opentelemetry/api/v1/push", s.handleOTLP)
+	// InfluxDB 1.x and 2.x, bare and under /influx as VictoriaMetrics
+	// serves them.
+	for _, path := range []string{"/write", "/influx/write", "/api/v2/write", "/influx/api/v2/write"} {
+		e.POST(path, s.handleInfluxWrite)
+	}
+	for _, path := range []string{"/ping", "/influx/ping"} {
+		e.GET(path, s.handleInfluxPing)
+		e.HEAD(path, s.handleInfluxPing)
+	}
 	// The bare /metrics/job routes only exist to say what is missing.
 	for _, prefix := range []string{"/metrics/job", "/metrics/job/*", "/metrics/job@base64/*"} {
 		e.PUT(prefix, s.handlePush)
@@ -52,15 +71,19 @@ var rowsPool = sync.Pool{New: func() any { return &storage.Rows{} }}
 // rather than kept, so one large request does not pin its memory.
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 64*1024); return &b }}
 
-func readBody(r *http.Request, dst []byte) ([]byte, error) {
-	body := r.Body
+// readBody appends the request body to dst, decompressed when its
+// Content-Encoding is gzip. The decompressed body is bounded by limit too
+// (an *http.MaxBytesError past it), so that a small gzip bomb cannot fill
+// the memory; the compressed one is bounded by the server's MaxBytes.
+func readBody(r *http.Request, dst []byte, limit int64) ([]byte, error) {
+	var body io.Reader = r.Body
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		zr, err := gzip.NewReader(body)
 		if err != nil {
 			return dst, fmt.Errorf("%w: Content-Encoding is gzip but the body is not: %v", ingest.ErrBadInput, err)
 		}
 		defer zr.Close()
-		body = zr
+		body = &limitedReader{r: zr, left: limit}
 	}
 	for {
 		if len(dst) == cap(dst) {
@@ -75,6 +98,26 @@ func readBody(r *http.Request, dst []byte) ([]byte, error) {
 			return dst, err
 		}
 	}
+}
+
+// limitedReader fails with *http.MaxBytesError once more than left bytes
+// were read.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+	read int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	if l.read > l.left {
+		return n, &http.MaxBytesError{Limit: l.left}
+	}
+	if err != nil && err != io.EOF && !isBodyTooLarge(err) {
+		err = fmt.Errorf("%w: cannot decompress the gzip body: %v", ingest.ErrBadInput, err)
+	}
+	return n, err
 }
 
 // ingestMetrics counts samples and requests per protocol. The rows the
@@ -115,6 +158,13 @@ var (
 // ingestError writes err as plain text with the status it deserves and
 // counts it.
 func ingestError(c echo.Context, m *ingestMetrics, err error) error {
+	code, err := classifyIngestError(m, err)
+	return c.String(code, err.Error()+"\n")
+}
+
+// classifyIngestError counts a failed ingestion request and returns the
+// status it deserves and the message to answer with.
+func classifyIngestError(m *ingestMetrics, err error) (int, error) {
 	code := http.StatusInternalServerError
 	var limitErr *storage.LimitError
 	switch {
@@ -122,7 +172,7 @@ func ingestError(c echo.Context, m *ingestMetrics, err error) error {
 		code = http.StatusBadRequest
 	case errors.Is(err, errTooManySamples), errors.As(err, &limitErr):
 		m.limited.Inc()
-		return c.String(http.StatusBadRequest, err.Error()+"\n")
+		return http.StatusBadRequest, err
 	case isBodyTooLarge(err):
 		var mbe *http.MaxBytesError
 		errors.As(err, &mbe)
@@ -136,7 +186,7 @@ func ingestError(c echo.Context, m *ingestMetrics, err error) error {
 	} else {
 		m.failed.Inc()
 	}
-	return c.String(code, err.Error()+"\n")
+	return code, err
 }
 
 // store appends rows and counts them. A *storage.LimitError means that
@@ -212,32 +262,54 @@ func (s *Server) handleImportPrometheus(c echo.Context) error {
 // The rows a cardinality limit lets through are stored with their
 // metadata even though the answer is an error.
 func (s *Server) ingestBody(c echo.Context, m *ingestMetrics, decode func(body []byte, rows *storage.Rows) (ingest.Result, error), advice string) error {
+	return s.ingestBodyReply(c, m, decode, advice, plainReply)
+}
+
+// ingestReply answers an ingestion request in its protocol's shape: a nil
+// err is success; otherwise code and err are classifyIngestError's.
+type ingestReply func(c echo.Context, code int, err error) error
+
+// plainReply answers as remote write and the import API do: 204, or the
+// error as plain text.
+func plainReply(c echo.Context, code int, err error) error {
+	if err == nil {
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.String(code, err.Error()+"\n")
+}
+
+// ingestBodyReply is ingestBody with the answer written by reply.
+func (s *Server) ingestBodyReply(c echo.Context, m *ingestMetrics, decode func(body []byte, rows *storage.Rows) (ingest.Result, error), advice string, reply ingestReply) error {
 	m.requests.Inc()
+	fail := func(err error) error {
+		code, err := classifyIngestError(m, err)
+		return reply(c, code, err)
+	}
 	bp := bodyPool.Get().(*[]byte)
 	defer putBody(bp)
-	body, err := readBody(c.Request(), (*bp)[:0])
+	body, err := readBody(c.Request(), (*bp)[:0], s.opts.MaxRequestBodyBytes)
 	*bp = body
 	if err != nil {
-		return ingestError(c, m, err)
+		return fail(err)
 	}
 	rows := rowsPool.Get().(*storage.Rows)
 	defer putRows(rows)
 	res, err := decode(body, rows)
 	if err != nil {
-		return ingestError(c, m, err)
+		return fail(err)
 	}
 	if err := s.checkSamples(rows, m, advice); err != nil {
-		return ingestError(c, m, err)
+		return fail(err)
 	}
 	if err := s.store(rows, m); err != nil {
 		var limitErr *storage.LimitError
 		if errors.As(err, &limitErr) {
 			s.storeMetadata(res.Metadata)
 		}
-		return ingestError(c, m, err)
+		return fail(err)
 	}
 	s.storeMetadata(res.Metadata)
-	return c.NoContent(http.StatusNoContent)
+	return reply(c, 0, nil)
 }
 
 func (s *Server) storeMetadata(md []ingest.Metadata) {
@@ -300,7 +372,7 @@ func (s *Server) handlePush(c echo.Context) error {
 		}
 		bp := bodyPool.Get().(*[]byte)
 		defer putBody(bp)
-		body, err := readBody(r, (*bp)[:0])
+		body, err := readBody(r, (*bp)[:0], s.opts.MaxRequestBodyBytes)
 		*bp = body
 		if err != nil {
 			return ingestError(c, m, err)

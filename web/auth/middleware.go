@@ -200,7 +200,9 @@ func (s *Store) fromAuthorization(c echo.Context, header string) (*Principal, *d
 	req := c.Request()
 	scheme, rest, _ := strings.Cut(header, " ")
 	switch strings.ToLower(scheme) {
-	case "bearer":
+	case "bearer", "token":
+		// "Token" is InfluxDB 2's scheme, which its client libraries and
+		// Telegraf send to /api/v2/write.
 		p, err := s.authenticateToken(strings.TrimSpace(rest))
 		if err != nil {
 			s.metrics.attempt(MethodBearer, resultFailure)
@@ -253,7 +255,7 @@ func (s *Store) fromAuthorization(c echo.Context, header string) (*Principal, *d
 		return p, nil
 	}
 	s.metrics.attempt(MethodBasic, resultFailure)
-	return nil, unauthorized(fmt.Sprintf("unsupported authorization scheme %q; use Bearer <token> or Basic", scheme))
+	return nil, unauthorized(fmt.Sprintf("unsupported authorization scheme %q; use Bearer <token> (or Token <token>) or Basic", scheme))
 }
 
 // authorize checks the identified principal against role.

@@ -97,6 +97,7 @@ func TestCredentialKinds(t *testing.T) {
 	}{
 		{"bearer", request{header: bearer(secret)}, 200, "grafana viewer bearer"},
 		{"bearer lower-case scheme", request{header: map[string]string{"Authorization": "bearer " + secret}}, 200, "grafana viewer bearer"},
+		{"InfluxDB 2's Token scheme", request{header: map[string]string{"Authorization": "Token " + secret}}, 200, "grafana viewer bearer"},
 		{"basic with token, any user name", request{basic: &[2]string{"whatever", secret}}, 200, "grafana viewer basic"},
 		{"basic with token, empty user name", request{basic: &[2]string{"", secret}}, 200, "grafana viewer basic"},
 		{"basic with password", request{basic: &[2]string{"grafana", "grafana-password"}}, 200, "grafana viewer basic"},
@@ -119,7 +120,7 @@ func TestCredentialKinds(t *testing.T) {
 	}
 
 	for series, want := range map[string]float64{
-		`vigil_auth_attempts_total{method="bearer",result="success"}`: 2,
+		`vigil_auth_attempts_total{method="bearer",result="success"}`: 3,
 		`vigil_auth_attempts_total{method="bearer",result="failure"}`: 2,
 		`vigil_auth_attempts_total{method="basic",result="success"}`:  3,
 		`vigil_auth_attempts_total{method="basic",result="failure"}`:  5,

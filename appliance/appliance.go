@@ -144,7 +144,7 @@ func notices(cfg Config) []string {
 		n = append(n, fmt.Sprintf("demo: a simulated Panic platform (job=%q) writes the last %s of history now (progress in the log) and a sample every %s; try the query panic_requests_total", demo.Job, strings.TrimSuffix(demoBackfill.String(), "0m0s"), demo.Step))
 	}
 	if cfg.Files.Prometheus != "" {
-		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs and rule_files are used; remote_write and alerting are not used yet in this build", cfg.Files.Prometheus))
+		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs, rule_files and alerting are used; remote_write is not used yet in this build", cfg.Files.Prometheus))
 	}
 	return n
 }
@@ -241,7 +241,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.components = append(a.components, a.scrape)
-	if a.notify, err = startNotify(cfg, a.stateDB, externalURL(cfg, a.url), a.log); err != nil {
+	if a.notify, err = startNotify(cfg, a.stateDB, externalURL(cfg, a.url), a.build, a.log); err != nil {
 		return err
 	}
 	a.components = append(a.components, a.notify)

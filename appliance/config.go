@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-monitoring/vigil/rules/notify"
 )
 
 // DefaultListen is Vigil's HTTP port. It is not taken by the stack Vigil
@@ -43,6 +45,7 @@ type Config struct {
 	Memory      MemoryConfig      `yaml:"memory"`
 	Backup      BackupConfig      `yaml:"backup"`
 	Rules       RulesConfig       `yaml:"rules"`
+	Alerting    AlertingConfig    `yaml:"alerting"`
 	Jobs        JobsConfig        `yaml:"jobs"`
 	Events      EventsConfig      `yaml:"events"`
 
@@ -194,8 +197,12 @@ func DefaultConfig() Config {
 		Memory: MemoryConfig{AllowedBytes: 0},
 		Backup: BackupConfig{Schedule: "@daily", Keep: 7},
 		Rules:  defaultRulesConfig(),
-		Jobs:   defaultJobsConfig(),
-		Log:    LogConfig{Level: "info", Format: "logfmt"},
+		Alerting: AlertingConfig{
+			ResendDelay:   Duration(notify.DefaultResendDelay),
+			QueueCapacity: notify.DefaultQueueCapacity,
+		},
+		Jobs: defaultJobsConfig(),
+		Log:  LogConfig{Level: "info", Format: "logfmt"},
 	}
 }
 
@@ -285,6 +292,7 @@ func (c *Config) Validate() error {
 	c.validateTLS(bad, checkReadable)
 	c.validateBackup(bad)
 	c.Rules.validate(bad)
+	c.Alerting.validate(bad)
 	c.Jobs.validate(bad, badKey)
 	c.Events.validate(badKey)
 

@@ -95,6 +95,10 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 	def("rules.evaluation-interval", "DURATION", "interval of the rule groups that give none", durationFlag{&c.Rules.EvaluationInterval})
 	def("rules.history-retention", "DURATION", "how long the alert history is kept", durationFlag{&c.Rules.HistoryRetention})
 
+	group("Forwarding to Alertmanagers (alerting.alertmanagers of --config.prometheus)")
+	def("alerting.resend-delay", "DURATION", "how long an alert that did not change waits before it is sent again to the Alertmanagers", durationFlag{&c.Alerting.ResendDelay})
+	def("alerting.queue-capacity", "N", "most alerts queued for each Alertmanager; past it the oldest are dropped", intFlag{&c.Alerting.QueueCapacity})
+
 	group("Logging")
 	def("log.level", "LEVEL", "least severe level logged: "+strings.Join(logLevels, ", "), str(&c.Log.Level))
 	def("log.format", "FORMAT", "log line format: "+strings.Join(logFormats, " or "), str(&c.Log.Format))

@@ -28,14 +28,37 @@ receivers:
   - name: none
 `
 
+// AlertingConfig configures the forwarding of Vigil's alerts to the
+// external Alertmanagers of --config.prometheus (its alerting section).
+type AlertingConfig struct {
+	// ResendDelay is how long an alert that did not change waits before
+	// it is sent again (Prometheus' --rules.alert.resend-delay).
+	ResendDelay Duration `yaml:"resend_delay"`
+	// QueueCapacity bounds each Alertmanager's queue (Prometheus'
+	// --alertmanager.notification-queue-capacity).
+	QueueCapacity int `yaml:"queue_capacity"`
+}
+
+func (c AlertingConfig) validate(bad func(flag string, value any, format string, args ...any)) {
+	if c.ResendDelay.Std() < time.Second {
+		bad("alerting.resend-delay", c.ResendDelay, "must be at least 1s")
+	}
+	if c.QueueCapacity <= 0 {
+		bad("alerting.queue-capacity", c.QueueCapacity, "must be greater than 0")
+	}
+}
+
 // notifyRunner is the notification capability as the appliance runs it:
-// the dispatcher, its clock loop and its reload. It is the rules'
-// Notifier.
+// the dispatcher, the forwarder to external Alertmanagers, their loops
+// and their reload. It is the rules' Notifier.
 type notifyRunner struct {
-	d      *notify.Dispatcher
-	file   string
-	log    *slog.Logger
-	extURL string
+	d        *notify.Dispatcher
+	fwd      *notify.Forwarder
+	file     string
+	promFile string
+	log      *slog.Logger
+	extURL   string
+	resend   time.Duration
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -70,12 +93,30 @@ func loadAlertmanagerConfig(file string) (*notify.Config, error) {
 	return c, nil
 }
 
-// startNotify loads --config.alertmanager (a bad file stops the start),
-// restores the silences and the notification log kept in db and starts
-// flushing aggregation groups.
-func startNotify(cfg Config, db *bbolt.DB, extURL string, log *slog.Logger) (*notifyRunner, error) {
+// loadAlerting reads the alerting section of --config.prometheus; without
+// the file, nothing is forwarded.
+func loadAlerting(promFile string) (*notify.AlertingConfig, error) {
+	if promFile == "" {
+		return nil, nil
+	}
+	c, err := notify.LoadAlertingFile(promFile)
+	if err != nil {
+		return nil, fmt.Errorf("--config.prometheus: %w", err)
+	}
+	return c, nil
+}
+
+// startNotify loads --config.alertmanager and the alerting section of
+// --config.prometheus (a bad file stops the start), restores the
+// silences, the notification log, the alerts and the groups kept in db,
+// and starts flushing aggregation groups and forwarding.
+func startNotify(cfg Config, db *bbolt.DB, extURL string, build web.BuildInfo, log *slog.Logger) (*notifyRunner, error) {
 	log = log.With("component", "notify")
 	c, err := loadAlertmanagerConfig(cfg.Files.Alertmanager)
+	if err != nil {
+		return nil, err
+	}
+	alerting, err := loadAlerting(cfg.Files.Prometheus)
 	if err != nil {
 		return nil, err
 	}
@@ -83,43 +124,65 @@ func startNotify(cfg Config, db *bbolt.DB, extURL string, log *slog.Logger) (*no
 	if err != nil {
 		return nil, err
 	}
+	fwd := notify.NewForwarder(notify.ForwarderOptions{QueueCapacity: cfg.Alerting.QueueCapacity, ResendDelay: cfg.Alerting.ResendDelay.Std(),
+		UserAgent: "Vigil/" + build.Version, Logger: log.With("component", "forward")})
+	if err := fwd.ApplyConfig(alerting); err != nil {
+		return nil, fmt.Errorf("--config.prometheus: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &notifyRunner{d: d, file: cfg.Files.Alertmanager, log: log, extURL: extURL, cancel: cancel}
-	r.done.Add(1)
+	r := &notifyRunner{d: d, fwd: fwd, file: cfg.Files.Alertmanager, promFile: cfg.Files.Prometheus, log: log, extURL: extURL,
+		resend: cfg.Alerting.ResendDelay.Std(), cancel: cancel}
+	r.done.Add(2)
 	go func() {
 		defer r.done.Done()
 		d.Run(ctx)
 	}()
-	log.Info("notifications started", "config", cfg.Files.Alertmanager, "receivers", len(c.Receivers))
+	go func() {
+		defer r.done.Done()
+		fwd.Run(ctx)
+	}()
+	active, _ := fwd.Alertmanagers()
+	log.Info("notifications started", "config", cfg.Files.Alertmanager, "receivers", len(c.Receivers), "forwarding_to", len(active))
 	return r, nil
 }
 
 // Alertmanagers is web's AlertmanagersProvider: the rules' alerts go to
-// Vigil's own Alertmanager API.
+// Vigil's own Alertmanager API and to the external Alertmanagers of
+// --config.prometheus.
 func (r *notifyRunner) Alertmanagers() (active, dropped []string) {
-	return []string{strings.TrimSuffix(r.extURL, "/") + "/api/v2/alerts"}, nil
+	ext, dropped := r.fwd.Alertmanagers()
+	return append([]string{strings.TrimSuffix(r.extURL, "/") + "/api/v2/alerts"}, ext...), dropped
 }
 
 // stop ends the flush loop and waits for the deliveries in flight (each
-// gives up at its group_interval).
+// gives up at its group_interval), and sends what the forwarding queues
+// hold (for up to 5s).
 func (r *notifyRunner) stop() {
 	r.cancel()
 	r.done.Wait()
 }
 
-// Reload re-reads the alertmanager config; a file that does not load
-// keeps the running one.
+// Reload re-reads the alertmanager config and the alerting section of
+// --config.prometheus; if either does not load, both running ones stay.
 func (r *notifyRunner) Reload(cfg Config) (bool, error) {
 	c, err := loadAlertmanagerConfig(cfg.Files.Alertmanager)
+	var alerting *notify.AlertingConfig
+	if err == nil {
+		alerting, err = loadAlerting(cfg.Files.Prometheus)
+	}
 	if err == nil {
 		err = r.d.ApplyConfig(c)
+	}
+	if err == nil {
+		err = r.fwd.ApplyConfig(alerting)
 	}
 	if err != nil {
 		r.log.Error("alertmanager config not reloaded; the running one stays", "err", err)
 		return false, err
 	}
-	r.file = cfg.Files.Alertmanager
-	r.log.Info("alertmanager config reloaded", "config", r.file)
+	r.file, r.promFile = cfg.Files.Alertmanager, cfg.Files.Prometheus
+	active, _ := r.fwd.Alertmanagers()
+	r.log.Info("alertmanager config reloaded", "config", r.file, "forwarding_to", len(active))
 	return true, nil
 }
 
@@ -131,9 +194,9 @@ func (r *notifyRunner) watchRules(m *rules.Manager) {
 }
 
 // validFor is how long a firing alert stays firing unless sent again:
-// four times the longest group interval (at least a minute), as
-// Prometheus sets EndsAt for Alertmanager, so that a group evaluated
-// every 10m does not resolve between two evaluations.
+// four times the longest group interval or the resend delay, whichever
+// is longer, as Prometheus sets EndsAt for Alertmanager, so that a group
+// evaluated every 10m does not resolve between two evaluations.
 func (r *notifyRunner) validFor(now time.Time) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -143,12 +206,14 @@ func (r *notifyRunner) validFor(now time.Time) time.Duration {
 			r.maxInterval = max(r.maxInterval, g.Interval)
 		}
 	}
-	return 4 * max(r.maxInterval, time.Minute)
+	return 4 * max(r.maxInterval, r.resend, time.Minute)
 }
 
 // Send is the rules' Notifier: firing alerts stay valid for validFor
 // (the rules send them again at each evaluation); resolved ones carry
-// their resolution time.
+// their resolution time. They go to Vigil's own routing and to the
+// forwarder, which sends them on to external Alertmanagers at most every
+// resend delay.
 func (r *notifyRunner) Send(alerts []rules.Alert) {
 	now := time.Now()
 	endsAt := now.Add(r.validFor(now))
@@ -166,4 +231,5 @@ func (r *notifyRunner) Send(alerts []rules.Alert) {
 		out = append(out, na)
 	}
 	r.d.Put(out...)
+	r.fwd.Send(out)
 }

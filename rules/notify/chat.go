@@ -26,7 +26,7 @@ func postJSON(ctx context.Context, client *http.Client, url string, h *HTTPConfi
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Vigil")
-	if err := (&webhook{cfg: &WebhookConfig{HTTPConfig: h}}).auth(req); err != nil {
+	if err := authorize(req, h); err != nil {
 		return err
 	}
 	resp, err := client.Do(req)

@@ -94,7 +94,7 @@ func (w *webhook) Notify(ctx context.Context, groupKey string, d *Data) error {
 		mac.Write(body)
 		req.Header.Set(SignatureHeader, "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	}
-	if err := w.auth(req); err != nil {
+	if err := authorize(req, w.cfg.HTTPConfig); err != nil {
 		return err
 	}
 	resp, err := w.client.Do(req)
@@ -109,8 +109,10 @@ func (w *webhook) Notify(ctx context.Context, groupKey string, d *Data) error {
 	return nil
 }
 
-func (w *webhook) auth(req *http.Request) error {
-	h := w.cfg.HTTPConfig
+// authorize adds http_config's basic_auth, authorization or bearer_token
+// to req; the *_file secrets are read at each request, so that a rotated
+// file is taken without a reload.
+func authorize(req *http.Request, h *HTTPConfig) error {
 	if h == nil {
 		return nil
 	}

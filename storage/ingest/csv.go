@@ -40,13 +40,7 @@ func ParseCSV(data []byte, format string, now int64, rows *storage.Rows) (Result
 	if err != nil {
 		return Result{}, inputErrorf("format=%q: %w", format, err)
 	}
-	start := rows.Len()
-	res, err := parseCSVRows(data, cds, now, rows)
-	if err != nil {
-		rows.Truncate(start)
-		return Result{}, err
-	}
-	return res, nil
+	return appendAll(rows, func() (Result, error) { return parseCSVRows(data, cds, now, rows) })
 }
 
 func parseCSVRows(data []byte, cds []csvimport.ColumnDescriptor, now int64, rows *storage.Rows) (Result, error) {

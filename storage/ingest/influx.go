@@ -43,16 +43,12 @@ func ParseInflux(data []byte, opts InfluxOptions, rows *storage.Rows) (Result, e
 		return Result{}, err
 	}
 	p := influxParserPool.Get().(*influxParser)
-	defer influxParserPool.Put(p)
-	start := rows.Len()
-	res, err := p.parse(data, opts, mul, rows)
-	p.rows.Reset()
-	clear(p.labels)
-	if err != nil {
-		rows.Truncate(start)
-		return Result{}, err
-	}
-	return res, nil
+	defer func() {
+		p.rows.Reset()
+		clear(p.labels)
+		influxParserPool.Put(p)
+	}()
+	return appendAll(rows, func() (Result, error) { return p.parse(data, opts, mul, rows) })
 }
 
 type influxParser struct {
@@ -114,11 +110,7 @@ func (p *influxParser) parse(data []byte, opts InfluxOptions, mul int64, rows *s
 	var name []byte
 	for lineNo := 1; len(data) > 0; lineNo++ {
 		var line []byte
-		if n := bytes.IndexByte(data, '\n'); n >= 0 {
-			line, data = data[:n], data[n+1:]
-		} else {
-			line, data = data, nil
-		}
+		line, data = cutLine(data)
 		line = bytes.TrimRight(line, "\r")
 		if len(bytes.TrimLeft(line, " \t")) == 0 || line[0] == '#' {
 			continue

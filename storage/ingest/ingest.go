@@ -9,6 +9,7 @@
 package ingest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -79,6 +80,28 @@ type Metadata struct {
 	Type string `json:"type"`
 	Help string `json:"help"`
 	Unit string `json:"unit"`
+}
+
+// appendAll runs parse, which appends to rows, and takes back what it
+// appended if it fails: the decoders' promise that rows are left as they
+// were on error.
+func appendAll(rows *storage.Rows, parse func() (Result, error)) (Result, error) {
+	start := rows.Len()
+	res, err := parse()
+	if err != nil {
+		rows.Truncate(start)
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// cutLine splits data after its first line, which it returns without the
+// newline.
+func cutLine(data []byte) (line, rest []byte) {
+	if n := bytes.IndexByte(data, '\n'); n >= 0 {
+		return data[:n], data[n+1:]
+	}
+	return data, nil
 }
 
 // metricNameLabel is the label that holds the metric name.

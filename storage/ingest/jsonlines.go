@@ -33,13 +33,7 @@ import (
 func ParseJSONLines(data []byte, rows *storage.Rows) (Result, error) {
 	p := jsonLinesPool.Get().(*jsonLinesParser)
 	defer p.put()
-	start := rows.Len()
-	res, err := p.parse(data, rows)
-	if err != nil {
-		rows.Truncate(start)
-		return Result{}, err
-	}
-	return res, nil
+	return appendAll(rows, func() (Result, error) { return p.parse(data, rows) })
 }
 
 type jsonLinesParser struct {
@@ -63,11 +57,7 @@ func (p *jsonLinesParser) parse(data []byte, rows *storage.Rows) (Result, error)
 	var res Result
 	for lineNo := 1; len(data) > 0; lineNo++ {
 		var line []byte
-		if n := bytes.IndexByte(data, '\n'); n >= 0 {
-			line, data = data[:n], data[n+1:]
-		} else {
-			line, data = data, nil
-		}
+		line, data = cutLine(data)
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}

@@ -143,6 +143,9 @@ func notices(cfg Config) []string {
 	if cfg.Demo {
 		n = append(n, fmt.Sprintf("demo: a simulated Panic platform (job=%q) writes the last %s of history now (progress in the log) and a sample every %s; try the query panic_requests_total", demo.Job, strings.TrimSuffix(demoBackfill.String(), "0m0s"), demo.Step))
 	}
+	if cfg.Files.Alertmanager != "" && cfg.Alertmanager.Set() {
+		n = append(n, fmt.Sprintf("alertmanager config: --config.alertmanager=%s is used; the alertmanager section of %s (line %d) is ignored, as flags given on the command line win over the file", cfg.Files.Alertmanager, cfg.Alertmanager.File, cfg.Alertmanager.Line))
+	}
 	if cfg.Files.Prometheus != "" {
 		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs, rule_files and alerting are used; remote_write is not used yet in this build", cfg.Files.Prometheus))
 	}

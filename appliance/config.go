@@ -33,6 +33,9 @@ type Config struct {
 	Retention Duration `yaml:"retention"`
 
 	Files FilesConfig `yaml:"config"`
+	// Alertmanager is the alertmanager.yml written inline, in place of
+	// --config.alertmanager.
+	Alertmanager AlertmanagerSection `yaml:"alertmanager,omitempty"`
 
 	Auth              AuthMode `yaml:"auth"`
 	AdminPasswordFile string   `yaml:"admin_password_file"`

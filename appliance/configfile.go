@@ -44,6 +44,17 @@ func LoadFile(path string) (Config, error) {
 	if err := resolvePaths(&cfg, path, data); err != nil {
 		return Config{}, fileError(path, err)
 	}
+	if err := alertmanagerSection(&cfg, path, data); err != nil {
+		return Config{}, fileError(path, err)
+	}
+	if cfg.Alertmanager.Set() {
+		if cfg.Files.Alertmanager != "" {
+			return Config{}, fmt.Errorf("%s:%d: both an alertmanager section and config: {alertmanager: %s}; give the alertmanager config once, in one of them", path, cfg.Alertmanager.Line, cfg.Files.Alertmanager)
+		}
+		if _, err := cfg.Alertmanager.Parse(); err != nil {
+			return Config{}, err
+		}
+	}
 	cfg.ConfigFile = path
 	return cfg, nil
 }

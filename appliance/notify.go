@@ -79,7 +79,14 @@ var (
 	_ web.AlertmanagersProvider = (*notifyRunner)(nil)
 )
 
-func loadAlertmanagerConfig(file string) (*notify.Config, error) {
+// loadAlertmanagerConfig reads the routing config: --config.alertmanager,
+// or else the alertmanager section of the --config file, or else the
+// default that delivers nothing.
+func loadAlertmanagerConfig(cfg Config) (*notify.Config, error) {
+	file := cfg.Files.Alertmanager
+	if file == "" && cfg.Alertmanager.Set() {
+		return cfg.Alertmanager.Parse()
+	}
 	if file == "" {
 		return notify.Parse([]byte(defaultAlertmanagerConfig))
 	}
@@ -91,6 +98,18 @@ func loadAlertmanagerConfig(file string) (*notify.Config, error) {
 		return nil, fmt.Errorf("cannot load the alertmanager config:\n%w", err)
 	}
 	return c, nil
+}
+
+// alertmanagerSource names where the routing config comes from, for the
+// log.
+func alertmanagerSource(cfg Config) string {
+	switch {
+	case cfg.Files.Alertmanager != "":
+		return cfg.Files.Alertmanager
+	case cfg.Alertmanager.Set():
+		return fmt.Sprintf("%s:%d (the alertmanager section)", cfg.Alertmanager.File, cfg.Alertmanager.Line)
+	}
+	return ""
 }
 
 // loadAlerting reads the alerting section of --config.prometheus; without
@@ -112,7 +131,7 @@ func loadAlerting(promFile string) (*notify.AlertingConfig, error) {
 // and starts flushing aggregation groups and forwarding.
 func startNotify(cfg Config, db *bbolt.DB, extURL string, build web.BuildInfo, log *slog.Logger) (*notifyRunner, error) {
 	log = log.With("component", "notify")
-	c, err := loadAlertmanagerConfig(cfg.Files.Alertmanager)
+	c, err := loadAlertmanagerConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +149,7 @@ func startNotify(cfg Config, db *bbolt.DB, extURL string, build web.BuildInfo, l
 		return nil, fmt.Errorf("--config.prometheus: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &notifyRunner{d: d, fwd: fwd, file: cfg.Files.Alertmanager, promFile: cfg.Files.Prometheus, log: log, extURL: extURL,
+	r := &notifyRunner{d: d, fwd: fwd, file: alertmanagerSource(cfg), promFile: cfg.Files.Prometheus, log: log, extURL: extURL,
 		resend: cfg.Alerting.ResendDelay.Std(), cancel: cancel}
 	r.done.Add(2)
 	go func() {
@@ -142,7 +161,7 @@ func startNotify(cfg Config, db *bbolt.DB, extURL string, build web.BuildInfo, l
 		fwd.Run(ctx)
 	}()
 	active, _ := fwd.Alertmanagers()
-	log.Info("notifications started", "config", cfg.Files.Alertmanager, "receivers", len(c.Receivers), "forwarding_to", len(active))
+	log.Info("notifications started", "config", r.file, "receivers", len(c.Receivers), "forwarding_to", len(active))
 	return r, nil
 }
 
@@ -165,7 +184,7 @@ func (r *notifyRunner) stop() {
 // Reload re-reads the alertmanager config and the alerting section of
 // --config.prometheus; if either does not load, both running ones stay.
 func (r *notifyRunner) Reload(cfg Config) (bool, error) {
-	c, err := loadAlertmanagerConfig(cfg.Files.Alertmanager)
+	c, err := loadAlertmanagerConfig(cfg)
 	var alerting *notify.AlertingConfig
 	if err == nil {
 		alerting, err = loadAlerting(cfg.Files.Prometheus)
@@ -180,7 +199,7 @@ func (r *notifyRunner) Reload(cfg Config) (bool, error) {
 		r.log.Error("alertmanager config not reloaded; the running one stays", "err", err)
 		return false, err
 	}
-	r.file, r.promFile = cfg.Files.Alertmanager, cfg.Files.Prometheus
+	r.file, r.promFile = alertmanagerSource(cfg), cfg.Files.Prometheus
 	active, _ := r.fwd.Alertmanagers()
 	r.log.Info("alertmanager config reloaded", "config", r.file, "forwarding_to", len(active))
 	return true, nil

@@ -129,6 +129,12 @@ func (d *Dispatcher) ConfigYAML() string {
 	d.mu.Lock()
 	c := d.cfg
 	d.mu.Unlock()
+	return RedactedYAML(c)
+}
+
+// RedactedYAML returns c as YAML with every secret replaced by
+// "<secret>".
+func RedactedYAML(c *Config) string {
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		return ""

@@ -1,7 +1,10 @@
 // Package dashboards holds what Vigil shows of the Panic platform: the
-// business and performance summaries and the platform's health, each a
-// set of PromQL queries over DESIGN.md's metric catalogue, answered by the
-// one engine that serves the API and the rules. It knows no HTTP.
+// Grafana dashboard JSON model with its validation (model.go, validate.go),
+// the built-in dashboards and the dashboard store (built-in, provisioned
+// and user dashboards in the bbolt state file), and the business and
+// performance summaries and the platform's health, each a set of PromQL
+// queries over DESIGN.md's metric catalogue, answered by the one engine
+// that serves the API and the rules. It knows no HTTP.
 package dashboards
 
 import (

@@ -82,6 +82,15 @@ var routeAccess = map[string]auth.Role{
 	"/api/v1/metrics/prometheus":           auth.RoleViewer,
 	"/api/v1/metrics/update-cache-metrics": auth.RoleAdmin,
 
+	// Dashboards: viewers read and export them; importing, replacing and
+	// deleting change what everyone sees, so admin.
+	"/api/v1/dashboards":             auth.RoleViewer,
+	"POST /api/v1/dashboards":        auth.RoleAdmin,
+	"/api/v1/dashboards/:uid":        auth.RoleViewer,
+	"PUT /api/v1/dashboards/:uid":    auth.RoleAdmin,
+	"DELETE /api/v1/dashboards/:uid": auth.RoleAdmin,
+	"/api/v1/dashboards/:uid/export": auth.RoleViewer,
+
 	// Ingestion.
 	"/api/v1/write":                 auth.RoleWriter,
 	"/api/v1/import/prometheus":     auth.RoleWriter,

@@ -31,6 +31,9 @@ const (
 	errorUnavailable   errorType = "unavailable"
 	errorNotFound      errorType = "not_found"
 	errorNotAcceptable errorType = "not_acceptable"
+	// Vigil's own, for its APIs that change things (dashboards).
+	errorConflict  errorType = "conflict"
+	errorForbidden errorType = "forbidden"
 )
 
 // statusClientClosedConnection is nginx's non-standard code for a client
@@ -54,6 +57,10 @@ func (t errorType) status() int {
 		return http.StatusNotFound
 	case errorNotAcceptable:
 		return http.StatusNotAcceptable
+	case errorConflict:
+		return http.StatusConflict
+	case errorForbidden:
+		return http.StatusForbidden
 	default:
 		return http.StatusInternalServerError
 	}

@@ -95,6 +95,10 @@ type Deps struct {
 	// a recorder of its own over Storage.
 	Events *ingest.Recorder
 
+	// Dashboards serves the dashboards API (/api/v1/dashboards...); nil
+	// answers 503 there.
+	Dashboards DashboardStore
+
 	// Pushgateway holds the groups pushed to /metrics/job/...; nil
 	// disables that API.
 	Pushgateway *ingest.Groups
@@ -160,6 +164,7 @@ func New(opts Options, deps Deps) *Server {
 	s.registerEvents(e)
 	s.registerJobs(e)
 	s.registerUI(e)
+	s.registerDashboards(e)
 	return s
 }
 

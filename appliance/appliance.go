@@ -78,6 +78,7 @@ type Appliance struct {
 	demo       *demoRunner // nil without --demo
 	jobs       *jobRunner
 	events     *ingest.Recorder // the event API's
+	dashboards *dashboardRunner
 	server     *http.Server
 	listener   net.Listener
 	url        string
@@ -254,7 +255,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	a.components = append(a.components, a.rules)
 	a.notify.watchRules(a.rules.m)
 	if cfg.Demo {
-		a.demo = startDemo(a.storage, clock.Wall{}, a.log)
+		a.demo = startDemo(a.storage, clock.Wall{}, a.log, a.rules.backfillRecordings)
 	}
 	a.events = ingest.NewRecorder(a.storage, nil)
 	events := &eventsRunner{rec: a.events}
@@ -262,6 +263,12 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.components = append(a.components, events)
+	// Last of the components: its reload loads what it can and still
+	// reports the files it skipped, after the others have reloaded.
+	if a.dashboards, err = startDashboards(cfg, a.stateDB, p, a.log); err != nil {
+		return err
+	}
+	a.components = append(a.components, a.dashboards)
 	if err := a.startJobs(cfg); err != nil {
 		return err
 	}
@@ -292,6 +299,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		History:       a.rules,
 		Jobs:          a.jobs,
 		Events:        a.events,
+		Dashboards:    a.dashboards.store,
 		Alertmanager:  a.notify.d,
 		Alertmanagers: a.notify,
 		Logger:        a.log,
@@ -556,6 +564,7 @@ var reloadableFlags = map[string]bool{
 	"jobs.cleanup.schedule":                    true,
 	"jobs.cleanup.snapshot-max-age":            true,
 	"backup.schedule":                          true,
+	"dashboards.dir":                           true,
 }
 
 // changedSettings lists, by flag name, the settings that differ and that

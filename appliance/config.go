@@ -51,6 +51,7 @@ type Config struct {
 	Alerting    AlertingConfig    `yaml:"alerting"`
 	Jobs        JobsConfig        `yaml:"jobs"`
 	Events      EventsConfig      `yaml:"events"`
+	Dashboards  DashboardsConfig  `yaml:"dashboards"`
 
 	// EnableFeature lists Prometheus feature names (--enable-feature).
 	EnableFeature []string `yaml:"enable_feature,flow"`
@@ -298,6 +299,7 @@ func (c *Config) Validate() error {
 	c.Alerting.validate(bad)
 	c.Jobs.validate(bad, badKey)
 	c.Events.validate(badKey)
+	c.Dashboards.validate(bad)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level", quoteIfEmpty(c.Log.Level), "must be one of %s", strings.Join(logLevels, ", "))

@@ -93,6 +93,9 @@ func resolvePaths(cfg *Config, file string, data []byte) error {
 		Rules struct {
 			Files []string `yaml:"files"`
 		} `yaml:"rules"`
+		Dashboards struct {
+			Dir *string `yaml:"dir"`
+		} `yaml:"dashboards"`
 	}
 	if err := yaml.Unmarshal(data, &set); err != nil {
 		return err
@@ -110,6 +113,7 @@ func resolvePaths(cfg *Config, file string, data []byte) error {
 	resolve(set.Web.TLSCertFile, &cfg.Web.TLSCertFile)
 	resolve(set.Web.TLSKeyFile, &cfg.Web.TLSKeyFile)
 	resolve(set.Backup.Dir, &cfg.Backup.Dir)
+	resolve(set.Dashboards.Dir, &cfg.Dashboards.Dir)
 	if len(set.Rules.Files) > 0 {
 		for i := range cfg.Rules.Files {
 			resolve(&set.Rules.Files[0], &cfg.Rules.Files[i])

@@ -30,8 +30,10 @@ type demoRunner struct {
 // startDemo starts the simulation in the background. A restart on the
 // same data directory backfills only the gap since the last demo sample,
 // so that no timestamp is written twice; the counters then start from
-// zero again, as after a restart of the real application.
-func startDemo(st *storage.Storage, clk clock.Clock, log *slog.Logger) *demoRunner {
+// zero again, as after a restart of the real application. afterBackfill,
+// if not nil, runs once the history is written and searchable, with its
+// time range (the recording rules record that history too).
+func startDemo(st *storage.Storage, clk clock.Clock, log *slog.Logger, afterBackfill func(ctx context.Context, from, to time.Time)) *demoRunner {
 	log = log.With("component", "demo")
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &demoRunner{stop: cancel}
@@ -63,6 +65,9 @@ func startDemo(st *storage.Storage, clk clock.Clock, log *slog.Logger) *demoRunn
 			}
 		}
 		st.ForceFlush()
+		if afterBackfill != nil {
+			afterBackfill(ctx, from, last)
+		}
 		log.Info("demo backfill done; live samples every 15s", "took", time.Since(t0).Round(time.Millisecond))
 		p.Run(ctx, st, clk, last, func(err error) { log.Warn("demo sample not stored", "err", err) })
 	}()

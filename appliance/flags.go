@@ -99,6 +99,9 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 	def("alerting.resend-delay", "DURATION", "how long an alert that did not change waits before it is sent again to the Alertmanagers", durationFlag{&c.Alerting.ResendDelay})
 	def("alerting.queue-capacity", "N", "most alerts queued for each Alertmanager; past it the oldest are dropped", intFlag{&c.Alerting.QueueCapacity})
 
+	group("Dashboards")
+	def("dashboards.dir", "DIR", "a directory of Grafana dashboard JSON files to serve read-only; read at start and on reload", str(&c.Dashboards.Dir))
+
 	group("Logging")
 	def("log.level", "LEVEL", "least severe level logged: "+strings.Join(logLevels, ", "), str(&c.Log.Level))
 	def("log.format", "FORMAT", "log line format: "+strings.Join(logFormats, " or "), str(&c.Log.Format))

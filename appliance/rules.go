@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -108,6 +109,19 @@ func startRules(cfg Config, engine *promql.Engine, st *storage.Storage, db *bbol
 }
 
 func (r *ruleRunner) stop() { r.m.Stop() }
+
+// backfillRecordings records the history from from to to with the
+// recording rules, for the demo's backfill: the dashboards' panels over
+// recorded series then show the whole history, not only what came after
+// the start.
+func (r *ruleRunner) backfillRecordings(ctx context.Context, from, to time.Time) {
+	t0 := time.Now()
+	n, err := r.m.BackfillRecordings(ctx, from, to)
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("recording rules not recorded over the whole backfill", "err", err)
+	}
+	r.log.Info("recording rules recorded over the backfill", "samples", n, "took", time.Since(t0).Round(time.Millisecond))
+}
 
 // Reload re-reads the rule files; a file that does not load keeps the
 // running rules. Rules that did not change keep their alerts.

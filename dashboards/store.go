@@ -37,7 +37,7 @@ const (
 // Errors of the Store, for errors.Is. Invalid dashboards are
 // *ValidationError (see IsInvalid).
 var (
-	ErrNotFound = errors.New("no such dashboard")
+	ErrNotFound = errors.New("no dashboard with uid")
 	ErrReadOnly = errors.New("the dashboard is read-only")
 	ErrExists   = errors.New("a dashboard with this uid exists")
 )
@@ -209,7 +209,7 @@ func (s *Store) Get(uid string) (Entry, error) {
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucket).Get([]byte(uid))
 		if v == nil {
-			return ErrNotFound
+			return fmt.Errorf("%w %q", ErrNotFound, uid)
 		}
 		h, raw, err := splitRecord(v)
 		if err != nil {
@@ -279,7 +279,7 @@ func (s *Store) Replace(uid string, raw []byte) error {
 	}
 	return s.put(d, func(exists bool) error {
 		if !exists {
-			return fmt.Errorf("%w: %s; create it with POST /api/v1/dashboards", ErrNotFound, uid)
+			return fmt.Errorf("%w %q; import it with POST /api/v1/dashboards", ErrNotFound, uid)
 		}
 		return nil
 	})
@@ -324,7 +324,7 @@ func (s *Store) Delete(uid string) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucket)
 		if b.Get([]byte(uid)) == nil {
-			return ErrNotFound
+			return fmt.Errorf("%w %q", ErrNotFound, uid)
 		}
 		return b.Delete([]byte(uid))
 	})

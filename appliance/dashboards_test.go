@@ -63,14 +63,15 @@ func TestBuiltinDashboardsShowDemoData(t *testing.T) {
 	a := startAppliance(t, cfg)
 	base := a.URL()
 
-	// The backfill writes six hours, then the recording rules record them.
+	// The backfill writes six hours, then the recording rules record them
+	// every 5 minutes: 72 times, or 70 once the oldest left the window.
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		var v struct {
 			Result []series `json:"result"`
 		}
 		apiGet(t, base, "/api/v1/query", url.Values{"query": {
-			`count_over_time(up{job="panic-platform",instance="demo-api:8000"}[6h]) >= 1440 and on() count(count_over_time(zone:prank_detections:ratio_rate1h[1h]) >= 12) == 5`}}, &v)
+			`count_over_time(up{job="panic-platform",instance="demo-api:8000"}[6h]) >= 1440 and on() count(count_over_time(zone:prank_detections:ratio_rate1h[6h]) >= 70) == 5`}}, &v)
 		if len(v.Result) == 1 {
 			break
 		}

@@ -61,7 +61,12 @@ function tickLabel(t, span) {
   return span > 86400e3 ? s.slice(5, 16) : s.slice(11, 16);
 }
 
-export function AlertTimeline({ range }) {
+/**
+ * AlertTimeline draws the history over range ('1h' ... '7d'); keep, when
+ * given, chooses the alerts shown (by their labels), as the Alerts
+ * page's filter does.
+ */
+export function AlertTimeline({ range, keep }) {
   const ms = parseDuration(range) || 86400e3;
   const hist = useFetch((signal) => {
     const end = Date.now();
@@ -69,7 +74,8 @@ export function AlertTimeline({ range }) {
   }, [ms], { every: 60000 });
   const end = hist.data ? hist.data.end : Date.now();
   const start = end - ms;
-  const rows = hist.data ? buildTimeline(hist.data.data || [], start, end) : [];
+  const all = hist.data ? buildTimeline(hist.data.data || [], start, end) : [];
+  const rows = keep ? all.filter((r) => keep({ labels: r.labels, annotations: {} })) : all;
   const pct = (t) => `${(((t - start) / ms) * 100).toFixed(3)}%`;
   const width = (a, b) => `${Math.max(((b - a) / ms) * 100, 0.3).toFixed(3)}%`;
   let lastName = null;
@@ -87,7 +93,10 @@ export function AlertTimeline({ range }) {
       <ErrorBox what="the alert history" error={hist.error} retry={hist.reload} />
       {!hist.data && !hist.error && <Loading what="the alert history" />}
       {hist.data && rows.length === 0 && (
-        <Empty id="timeline-empty">No alert changed state in the last {range}. Alerts show here from the moment they become pending.</Empty>
+        <Empty id="timeline-empty">
+          {all.length === 0 ? `No alert changed state in the last ${range}. Alerts show here from the moment they become pending.`
+            : 'No alert of the history matches the filter.'}
+        </Empty>
       )}
       {rows.length > 0 && (
         <div class="pg-tl">

@@ -103,7 +103,7 @@ export function AlertsPage({ query }) {
           <AlertGroup key={name} name={name} alerts={groups.get(name)} expr={queries.get(name)} isAdmin={session.isAdmin} />
         ))}
       </div>
-      <AlertTimeline range={range} />
+      <AlertTimeline range={range} keep={text ? keep : null} />
     </section>
   );
 }

@@ -103,6 +103,7 @@ var routeAccess = map[string]auth.Role{
 	"/api/v1/import/csv":            auth.RoleWriter,
 	"/opentelemetry/v1/metrics":     auth.RoleWriter,
 	"/opentelemetry/api/v1/push":    auth.RoleWriter,
+	"/api/v1/otlp/v1/metrics":       auth.RoleWriter,
 	"/write":                        auth.RoleWriter,
 	"/influx/write":                 auth.RoleWriter,
 	"/api/v2/write":                 auth.RoleWriter,

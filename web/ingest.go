@@ -19,7 +19,8 @@ import (
 
 // The ingestion endpoints answer as the systems they imitate: remote write
 // and the import API with 204 and plain-text errors, the Pushgateway API
-// with 200/202. Bad input is 400 and nothing of the request is stored; a
+// with 200/202, OTLP and InfluxDB in their own shapes (ingest_otlp.go,
+// ingest_influx.go). Bad input is 400 and nothing of the request is stored; a
 // full disk is 507, which remote-write clients retry.
 //
 // Limits (see storage/limits.go for the cardinality limiter):
@@ -45,9 +46,11 @@ func (s *Server) registerIngest(e *echo.Echo) {
 		e.POST(path, s.export)
 	}
 	// OTLP/HTTP, at the path its exporters default to under a base URL
-	// and at VictoriaMetrics' name for it.
-	e.POST("/opentelemetry/v1/metrics", s.handleOTLP)
-	e.POST("/opentelemetry/api/v1/push", s.handleOTLP)
+	// and at VictoriaMetrics' and Prometheus' names for it, so that an
+	// exporter pointed at either keeps working.
+	for _, path := range []string{"/opentelemetry/v1/metrics", "/opentelemetry/api/v1/push", "/api/v1/otlp/v1/metrics"} {
+		e.POST(path, s.handleOTLP)
+	}
 	// InfluxDB 1.x and 2.x, bare and under /influx as VictoriaMetrics
 	// serves them.
 	for _, path := range []string{"/write", "/influx/write", "/api/v2/write", "/influx/api/v2/write"} {

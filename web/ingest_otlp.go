@@ -46,7 +46,7 @@ const (
 )
 
 // handleOTLP serves POST /opentelemetry/v1/metrics (and VictoriaMetrics'
-// /opentelemetry/api/v1/push).
+// /opentelemetry/api/v1/push, Prometheus' /api/v1/otlp/v1/metrics).
 func (s *Server) handleOTLP(c echo.Context) error {
 	m := otlpMetrics
 	m.requests.Inc()

@@ -153,8 +153,9 @@ func TestOTLPAnswers(t *testing.T) {
 		t.Fatalf("delta sum: %d %s; want 200 with partialSuccess of 1 point", code, body)
 	}
 
-	// Malformed: 400 with a google.rpc.Status, in the request's encoding.
-	code, body = send(t, http.MethodPost, u, "application/json", []byte(`{"resourceMetrics": {}}`))
+	// Malformed: 400 with a google.rpc.Status, in the request's encoding
+	// (here at Prometheus' path for OTLP).
+	code, body = send(t, http.MethodPost, srv.URL+"/api/v1/otlp/v1/metrics", "application/json", []byte(`{"resourceMetrics": {}}`))
 	var status struct {
 		Code    int
 		Message string

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -90,6 +91,34 @@ func TestDiskFull(t *testing.T) {
 	})
 	if !strings.Contains(lastBody, "free") {
 		t.Errorf("the 507 does not say what to do: %q", lastBody)
+	}
+	// The other push protocols are refused alike; OTLP with the 503 and
+	// Retry-After that its clients retry (they drop data on a 507).
+	now := time.Now()
+	ms, ns := strconv.FormatInt(now.UnixMilli(), 10), strconv.FormatInt(now.UnixNano(), 10)
+	for _, tc := range []struct {
+		path, contentType, body string
+		want                    int
+	}{
+		{"/influx/write?db=d", "text/plain", "disk_test m=1\n", http.StatusInsufficientStorage},
+		{"/api/v1/import", "", `{"metric":{"__name__":"disk_test_json"},"values":[1],"timestamps":[` + ms + `]}`, http.StatusInsufficientStorage},
+		{"/api/v1/import/csv?format=1:metric:disk_test_csv", "", "1\n", http.StatusInsufficientStorage},
+		{"/opentelemetry/v1/metrics", "application/json",
+			`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"disk_test_otlp","gauge":{"dataPoints":[{"timeUnixNano":"` + ns + `","asInt":"1"}]}}]}]}]}`,
+			http.StatusServiceUnavailable},
+	} {
+		resp, err := client.Post(p.BaseURL+tc.path, tc.contentType, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !strings.Contains(string(b), "free") {
+			t.Errorf("%s while the disk is full: %d %s; want %d saying why", tc.path, resp.StatusCode, b, tc.want)
+		}
+		if tc.want == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: 503 without Retry-After", tc.path)
+		}
 	}
 	if got := query("disk_test_before"); !strings.Contains(got, `"1"`) {
 		t.Fatalf("data stored before the disk filled: %s", got)

@@ -142,7 +142,7 @@ func New(cfg Config) (*Appliance, error) {
 func notices(cfg Config) []string {
 	var n []string
 	if cfg.Demo {
-		n = append(n, fmt.Sprintf("demo: a simulated Panic platform (job=%q) writes the last %s of history now (progress in the log) and a sample every %s; try the query panic_requests_total", demo.Job, strings.TrimSuffix(demoBackfill.String(), "0m0s"), demo.Step))
+		n = append(n, fmt.Sprintf("demo: a simulated Panic platform (job=%q) writes up to %s of history now (progress in the log) and a sample every %s; try the query panic_requests_total", demo.Job, cfg.DemoBackfill, demo.Step))
 	}
 	if cfg.Files.Alertmanager != "" && cfg.Alertmanager.Set() {
 		n = append(n, fmt.Sprintf("alertmanager config: --config.alertmanager=%s is used; the alertmanager section of %s (line %d) is ignored, as flags given on the command line win over the file", cfg.Files.Alertmanager, cfg.Alertmanager.File, cfg.Alertmanager.Line))
@@ -255,7 +255,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	a.components = append(a.components, a.rules)
 	a.notify.watchRules(a.rules.m)
 	if cfg.Demo {
-		a.demo = startDemo(a.storage, clock.Wall{}, a.log, a.rules.backfillRecordings)
+		a.demo = startDemo(a.storage, clock.Wall{}, cfg.DemoBackfill.Std(), a.log, a.rules.backfillRecordings)
 	}
 	a.events = ingest.NewRecorder(a.storage, nil)
 	events := &eventsRunner{rec: a.events}

@@ -40,6 +40,8 @@ type Config struct {
 	Auth              AuthMode `yaml:"auth"`
 	AdminPasswordFile string   `yaml:"admin_password_file"`
 	Demo              bool     `yaml:"demo"`
+	// DemoBackfill is how much history --demo writes at its first start.
+	DemoBackfill Duration `yaml:"demo_backfill"`
 
 	Query       QueryConfig       `yaml:"query"`
 	Pushgateway PushgatewayConfig `yaml:"pushgateway"`
@@ -177,10 +179,11 @@ const minRetention = 24 * time.Hour
 // flags and no file.
 func DefaultConfig() Config {
 	return Config{
-		Listen:    DefaultListen,
-		DataDir:   "./vigil-data",
-		Retention: Duration(30 * 24 * time.Hour),
-		Auth:      AuthOn,
+		Listen:       DefaultListen,
+		DataDir:      "./vigil-data",
+		Retention:    Duration(30 * 24 * time.Hour),
+		Auth:         AuthOn,
+		DemoBackfill: Duration(defaultDemoBackfill),
 		Pushgateway: PushgatewayConfig{
 			Interval: Duration(15 * time.Second),
 		},
@@ -231,6 +234,9 @@ func (c *Config) Validate() error {
 
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("data-dir", `""`, "the data directory must not be empty; pass --data-dir=DIR")
+	}
+	if c.DemoBackfill < 0 {
+		bad("demo-backfill", c.DemoBackfill, "must be 0 (no history) or greater, e.g. 24h")
 	}
 	if c.Retention.Std() < minRetention {
 		bad("retention", c.Retention, "the minimum retention is 1d (the storage keeps and drops whole days)")

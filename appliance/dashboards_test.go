@@ -60,6 +60,7 @@ type series struct {
 func TestBuiltinDashboardsShowDemoData(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Demo = true
+	cfg.DemoBackfill = Duration(6 * time.Hour) // of the default 24h
 	a := startAppliance(t, cfg)
 	base := a.URL()
 

@@ -43,6 +43,7 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 	def("data-dir", "DIR", "directory for the samples and Vigil's state", str(&c.DataDir))
 	def("retention", "DURATION", "how long samples are kept, e.g. 30d, 2w, 1y or 720h; at least 1d", durationFlag{&c.Retention})
 	def("demo", "", "also run a simulated Panic platform that feeds every dashboard and alert", boolFlag{&c.Demo})
+	def("demo-backfill", "DURATION", "how much history --demo writes at its first start", durationFlag{&c.DemoBackfill})
 
 	group("Security")
 	def("auth", "on|none", "require authentication on every endpoint; none leaves them open", stringFlag[AuthMode]{&c.Auth})

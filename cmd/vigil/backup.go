@@ -2,31 +2,26 @@ package main
 
 import (
 	"bufio"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/vigil-monitoring/vigil/appliance"
 	"github.com/vigil-monitoring/vigil/web"
-	"github.com/vigil-monitoring/vigil/web/auth"
 )
 
 const backupUsage = `Usage:
-  vigil backup --to=DIR [--url=URL] [--token=SECRET | --user=NAME --password-file=FILE]
+  vigil backup --to=DIR [--url=URL] [--token-file=FILE | --user=NAME --password-file=FILE]
 
 Asks the running Vigil for a consistent backup of its samples, users,
 tokens and pushed groups, written into DIR: a new (or empty) directory on
@@ -41,8 +36,9 @@ Finding Vigil:
                         the --web.tls-cert-file of --config, if any)
 
 Credentials of an admin:
-  --token=SECRET        an API token (default: the VIGIL_TOKEN environment
-                        variable)
+  --token-file=FILE     an API token, read from FILE
+  --token=SECRET        or given on the command line (default: the
+                        VIGIL_TOKEN environment variable)
   --user=NAME --password-file=FILE
                         or a user name and the file holding its password
 
@@ -97,13 +93,8 @@ func backup(args []string, stdout, stderr io.Writer, getenv func(string) string)
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	to := fs.String("to", "", "")
-	rawURL := fs.String("url", "", "")
-	configFile := fs.String("config", "", "")
-	listenAddr := fs.String("listen", "", "")
-	caFile := fs.String("ca-file", "", "")
-	token := fs.String("token", "", "")
-	user := fs.String("user", "", "")
-	passwordFile := fs.String("password-file", "", "")
+	var cf clientFlags
+	cf.register(fs)
 	if _, err := parse(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
@@ -114,18 +105,7 @@ func backup(args []string, stdout, stderr io.Writer, getenv func(string) string)
 	if err != nil {
 		return err
 	}
-	base, defaultCA, err := serverURL(*rawURL, *configFile, *listenAddr)
-	if err != nil {
-		return err
-	}
-	if *caFile == "" {
-		*caFile = defaultCA
-	}
-	authorization, err := credentials(*token, *user, *passwordFile, getenv)
-	if err != nil {
-		return err
-	}
-	client, err := backupClient(*caFile)
+	base, authorization, client, err := cf.resolve(getenv)
 	if err != nil {
 		return err
 	}
@@ -175,94 +155,6 @@ func backup(args []string, stdout, stderr io.Writer, getenv func(string) string)
 		return fmt.Errorf("the connection to Vigil at %s broke before the backup was done (%v); Vigil removes a backup it could not finish, see its log", base, err)
 	}
 	return fmt.Errorf("the connection to Vigil at %s ended before the backup was done; Vigil removes a backup it could not finish, see its log", base)
-}
-
-// serverURL is the base URL of the Vigil to talk to, and the certificate
-// to trust for it when that comes from its config.
-func serverURL(rawURL, configFile, listenAddr string) (base, caFile string, err error) {
-	if rawURL != "" {
-		u, err := url.Parse(rawURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return "", "", usageErrorf("--url=%s: not an http:// or https:// URL, such as http://127.0.0.1:9595", rawURL)
-		}
-		return strings.TrimRight(rawURL, "/"), "", nil
-	}
-	cfg := appliance.DefaultConfig()
-	if configFile != "" {
-		if cfg, err = appliance.LoadFile(configFile); err != nil {
-			return "", "", err
-		}
-	}
-	if listenAddr != "" {
-		cfg.Listen = listenAddr
-	}
-	return appliance.ClientURL(cfg), cfg.Web.TLSCertFile, nil
-}
-
-// credentials returns the Authorization header to send.
-func credentials(token, user, passwordFile string, getenv func(string) string) (string, error) {
-	switch {
-	case token != "" && (user != "" || passwordFile != ""):
-		return "", usageErrorf("pass either --token or --user and --password-file, not both")
-	case token != "":
-		return "Bearer " + token, nil
-	case user != "" || passwordFile != "":
-		if user == "" || passwordFile == "" {
-			return "", usageErrorf("--user and --password-file go together")
-		}
-		password, err := auth.ReadPasswordFile(passwordFile)
-		if err != nil {
-			return "", usageErrorf("--password-file=%s: %v", passwordFile, err)
-		}
-		req := http.Request{Header: http.Header{}}
-		req.SetBasicAuth(user, password)
-		return req.Header.Get("Authorization"), nil
-	case getenv("VIGIL_TOKEN") != "":
-		return "Bearer " + getenv("VIGIL_TOKEN"), nil
-	}
-	return "", nil
-}
-
-// backupClient is an HTTP client without an overall timeout (a backup
-// takes the time it takes) that trusts caFile, if given, for https.
-func backupClient(caFile string) (*http.Client, error) {
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		TLSHandshakeTimeout: 10 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, usageErrorf("--ca-file=%s: %v", caFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usageErrorf("--ca-file=%s: no PEM certificate in the file", caFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return &http.Client{Transport: tr}, nil
-}
-
-// reachError explains a failed request.
-func reachError(base string, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // without the method and URL
-	}
-	var unknownCA x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("cannot reach Vigil at %s: is it running? pass --url (connection refused)", base)
-	case errors.As(err, &unknownCA), errors.As(err, &hostname):
-		return fmt.Errorf("cannot trust the certificate of Vigil at %s (%v); pass --ca-file=FILE with its certificate or CA", base, err)
-	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return fmt.Errorf("%s serves plain HTTP; pass --url=http://", base)
-	}
-	return fmt.Errorf("cannot reach Vigil at %s: is it running? pass --url (%v)", base, err)
 }
 
 // responseError explains an answer other than 200.
@@ -357,8 +249,10 @@ func restore(args []string, stdout, stderr io.Writer) error {
 // progressPrinter shows how far a copy is on standard error: one line
 // rewritten in place on a terminal, else a line every 10%.
 type progressPrinter struct {
-	w       io.Writer
-	label   string
+	w     io.Writer
+	label string
+	// amount formats how far it is, "12.0 MiB of 80.0 MiB" by default.
+	amount  func(done, total int64) string
 	tty     bool
 	printed int // the last percentage printed, -1 for none
 	last    time.Time
@@ -371,7 +265,9 @@ func newProgressPrinter(w io.Writer, label string) *progressPrinter {
 	if f, ok := w.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	return &progressPrinter{w: w, label: label, tty: tty, printed: -1}
+	return &progressPrinter{w: w, label: label, tty: tty, printed: -1, amount: func(done, total int64) string {
+		return humanBytes(done) + " of " + humanBytes(total)
+	}}
 }
 
 func (p *progressPrinter) update(done, total int64) {
@@ -379,7 +275,7 @@ func (p *progressPrinter) update(done, total int64) {
 	if total > 0 {
 		pct = int(done * 100 / total)
 	}
-	line := fmt.Sprintf("%s: %3d%% (%s of %s)", p.label, pct, humanBytes(done), humanBytes(total))
+	line := fmt.Sprintf("%s: %3d%% (%s)", p.label, pct, p.amount(done, total))
 	if p.tty {
 		now := time.Now()
 		if pct < 100 && now.Sub(p.last) < 100*time.Millisecond {

@@ -8,14 +8,16 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDemo: vigil --demo says so at start, backfills six hours of the
-// simulated Panic platform at once, and a restart on the same data
-// directory fills only the gap, never writing a timestamp twice.
+// simulated Panic platform at once (--demo-backfill; 24h by default), and
+// a restart on the same data directory fills only the gap, never writing
+// a timestamp twice, with every counter going on from its stored value.
 func TestDemo(t *testing.T) {
 	dataDir := t.TempDir()
-	p := startVigilProcess(t, "--demo", "--data-dir="+dataDir)
+	p := startVigilProcess(t, "--demo", "--demo-backfill=6h", "--data-dir="+dataDir)
 	if !strings.Contains(p.Stdout(), "demo: a simulated Panic platform") {
 		t.Errorf("start-up does not mention the demo:\n%s", p.Stdout())
 	}
@@ -30,9 +32,19 @@ func TestDemo(t *testing.T) {
 	checkPlatformAPI(t, p.BaseURL)
 	p.Stop()
 
-	p = startVigilProcess(t, "--demo", "--data-dir="+dataDir)
+	p = startVigilProcess(t, "--demo", "--demo-backfill=6h", "--data-dir="+dataDir)
+	waitFor(t, 60*time.Second, "the resumed demo's backfill", func() bool {
+		return strings.Contains(p.Stderr(), `msg="demo backfill done`)
+	})
+	if !strings.Contains(p.Stderr(), `msg="resuming the simulated Panic platform"`) {
+		t.Errorf("the restart did not resume the demo:\n%s", p.Stderr())
+	}
+	if code, body := statusOf(t, c, "GET", p.BaseURL+"/internal/force_flush", "", nil); code != 200 {
+		t.Fatalf("force_flush: %d %s", code, body)
+	}
 	waitQuery(t, c, p.BaseURL, `count(count by (zone) (panic_requests_total))`, "5")
 	waitQuery(t, c, p.BaseURL, up+" <= 1442", "")
+	checkNoResets(t, p.BaseURL, "7h")
 	p.Stop()
 }
 

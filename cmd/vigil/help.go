@@ -21,6 +21,8 @@ Usage:
                                (vigil backup --help)
   vigil restore --from=DIR     restore a backup into the data directory of
                                a stopped Vigil (vigil restore --help)
+  vigil demo --url=URL         run the simulated Panic platform against another
+                               running Vigil (vigil demo --help)
   vigil version                print the version
   vigil help                   show this help
 

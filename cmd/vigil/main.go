@@ -9,6 +9,7 @@
 //	vigil user add|passwd|del|list|token ...
 //	vigil backup --to=DIR
 //	vigil restore --from=DIR
+//	vigil demo --url=URL
 //	vigil version
 //
 // Run vigil --help for the flags. Exit codes: 0 success, 1 runtime
@@ -63,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBackup(args, stdout, stderr, os.Getenv)
 	case "restore":
 		return runRestore(args, stdout, stderr)
+	case "demo":
+		return runDemo(args, stdout, stderr, os.Getenv)
 	default:
 		fmt.Fprintf(stderr, "vigil: unknown command %q\nRun 'vigil --help' for the commands and flags.\n", cmd)
 		return exitUsage

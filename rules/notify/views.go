@@ -124,17 +124,25 @@ func (d *Dispatcher) Receivers() []string {
 
 // ConfigYAML returns the running config (with the receivers' defaults
 // from global filled in) as YAML, every secret replaced by "<secret>" as
-// Alertmanager's status shows it: viewers read it.
+// Alertmanager's status shows it: viewers read it. Vigil's additions to
+// the format (a webhook's hmac_secret) are left out, so that amtool,
+// which reads the config from there (amtool config routes), can parse
+// it.
 func (d *Dispatcher) ConfigYAML() string {
 	d.mu.Lock()
 	c := d.cfg
 	d.mu.Unlock()
-	return RedactedYAML(c)
+	return redactedYAML(c, true)
 }
+
+// vigilOnlyKeys are the keys Vigil adds to Alertmanager's format.
+var vigilOnlyKeys = map[string]bool{"hmac_secret": true, "hmac_secret_file": true}
 
 // RedactedYAML returns c as YAML with every secret replaced by
 // "<secret>".
-func RedactedYAML(c *Config) string {
+func RedactedYAML(c *Config) string { return redactedYAML(c, false) }
+
+func redactedYAML(c *Config, alertmanagerOnly bool) string {
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		return ""
@@ -143,7 +151,7 @@ func RedactedYAML(c *Config) string {
 	if err := yaml.Unmarshal(b, &tree); err != nil {
 		return ""
 	}
-	out, _ := yaml.Marshal(redact(tree))
+	out, _ := yaml.Marshal(redact(tree, alertmanagerOnly))
 	return string(out)
 }
 
@@ -155,22 +163,28 @@ var secretKeys = map[string]bool{
 	"url": true, "slack_api_url": true, "api_url": true, "routing_key": true, "service_key": true,
 }
 
-func redact(v any) any {
+// redact hides the secrets of a parsed YAML tree, and drops Vigil's own
+// keys when alertmanagerOnly is set.
+func redact(v any, alertmanagerOnly bool) any {
 	switch v := v.(type) {
 	case yaml.MapSlice:
-		for i := range v {
-			if k, ok := v[i].Key.(string); ok && secretKeys[k] {
-				if s, ok := v[i].Value.(string); ok && s != "" {
-					v[i].Value = "<secret>"
-					continue
-				}
+		out := v[:0]
+		for _, it := range v {
+			k, _ := it.Key.(string)
+			if alertmanagerOnly && vigilOnlyKeys[k] {
+				continue
 			}
-			v[i].Value = redact(v[i].Value)
+			if s, ok := it.Value.(string); ok && s != "" && secretKeys[k] {
+				it.Value = "<secret>"
+			} else {
+				it.Value = redact(it.Value, alertmanagerOnly)
+			}
+			out = append(out, it)
 		}
-		return v
+		return out
 	case []any:
 		for i := range v {
-			v[i] = redact(v[i])
+			v[i] = redact(v[i], alertmanagerOnly)
 		}
 		return v
 	}

@@ -200,6 +200,7 @@ func freeAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
 // runTool runs a binary with args and returns its output and exit code.
 func runTool(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()

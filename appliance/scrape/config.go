@@ -2,6 +2,7 @@ package scrape
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -95,7 +96,8 @@ var ignoredUnknown = map[string]string{
 var unknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
 
 // sectionOfType names, for an error message, where a yaml.v2 type sits in
-// prometheus.yml.
+// prometheus.yml; the discoveries' types (kubernetes.SDConfig, ...) are
+// named after their sections by unsupported.
 var sectionOfType = map[string]string{
 	"scrape.fileConfig":             "at the top level",
 	"scrape.globalConfig":           "in global",
@@ -108,6 +110,32 @@ var sectionOfType = map[string]string{
 	"promauth.Authorization":        "in authorization",
 	"promauth.OAuth2Config":         "in oauth2",
 	"promscrape.scrapeConfigTarget": "in a scrape config",
+}
+
+// unsupported says why the option field of the yaml.v2 type typ is not
+// accepted, and what to do.
+func unsupported(field, typ string) string {
+	where := sectionOfType[typ]
+	sdKind, isSD := strings.CutSuffix(typ, ".SDConfig")
+	if isSD {
+		where = "in " + sdKind + "_sd_configs"
+	}
+	if where == "" {
+		where = "in " + typ
+	}
+	switch {
+	case isSD && field == "refresh_interval":
+		// The discoveries re-read their sources at intervals that are
+		// process-wide flags of the library.
+		every := "at its own interval"
+		if f := flag.Lookup("promscrape." + sdKind + "SDCheckInterval"); f != nil {
+			every = "every " + f.Value.String()
+		}
+		return fmt.Sprintf("unsupported option %q %s: Vigil's scraper re-reads %s_sd_configs %s, whatever a job says; remove it", field, where, sdKind, every)
+	case field == "vultr_sd_configs":
+		return fmt.Sprintf("unsupported option %q %s: Vigil's scraper (VictoriaMetrics lib/promscrape) reads the same settings under vultr_configs; rename it", field, where)
+	}
+	return fmt.Sprintf("unsupported option %q %s: Vigil's scraper (VictoriaMetrics lib/promscrape) does not implement it; remove it", field, where)
 }
 
 // LoadPrometheusConfig reads and checks a prometheus.yml. Every problem is
@@ -146,11 +174,7 @@ func parsePrometheusConfig(data []byte, path string) (*PrometheusConfig, error) 
 			if ignoredUnknown[field] == typ {
 				continue
 			}
-			where := sectionOfType[typ]
-			if where == "" {
-				where = "in " + typ
-			}
-			errs = append(errs, fmt.Errorf("%s:%s: unsupported option %q %s: Vigil's scraper (VictoriaMetrics lib/promscrape) does not implement it; remove it", name, line, field, where))
+			errs = append(errs, fmt.Errorf("%s:%s: %s", name, line, unsupported(field, typ)))
 		}
 		if len(errs) > 0 {
 			return nil, fmt.Errorf("%s: %w", path, errors.Join(errs...))

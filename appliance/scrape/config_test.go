@@ -107,6 +107,14 @@ func TestLoadPrometheusConfigErrors(t *testing.T) {
 		{"duplicate job", "scrape_configs:\n  - job_name: a\n  - job_name: a\n", []string{`job_name "a" is used twice`}},
 		{"missing job name", "scrape_configs:\n  - static_configs: [{targets: [a:1]}]\n", []string{"job_name is missing"}},
 		{"timeout above interval", "scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    scrape_timeout: 5s\n", []string{"scrape_timeout 5s is greater than scrape_interval 1s"}},
+		{"unknown discovery option", "scrape_configs:\n  - job_name: a\n    kubernetes_sd_configs: [{role: pod, bogus: 1}]\n",
+			[]string{`prometheus.yml:3: unsupported option "bogus" in kubernetes_sd_configs`, "remove it"}},
+		{"discovery refresh interval", "scrape_configs:\n  - job_name: a\n    http_sd_configs:\n      - url: http://127.0.0.1:1/sd\n        refresh_interval: 30s\n",
+			[]string{`prometheus.yml:5: unsupported option "refresh_interval" in http_sd_configs: Vigil's scraper re-reads http_sd_configs every 1m0s, whatever a job says; remove it`}},
+		{"Prometheus' spelling of the Vultr discovery", "scrape_configs:\n  - job_name: a\n    vultr_sd_configs: [{}]\n",
+			[]string{`prometheus.yml:3: unsupported option "vultr_sd_configs" in a scrape config`, "under vultr_configs; rename it"}},
+		{"unknown discovery", "scrape_configs:\n  - job_name: a\n    scaleway_sd_configs: [{role: instance}]\n",
+			[]string{`prometheus.yml:3: unsupported option "scaleway_sd_configs" in a scrape config`}},
 		{"stream parsing", "scrape_configs:\n  - job_name: a\n    stream_parse: true\n", []string{"stream_parse: Vigil parses each response whole"}},
 		{"bad scheme", "scrape_configs:\n  - job_name: a\n    scheme: ftp\n", []string{`scheme "ftp": must be http or https`}},
 		{"two passwords", "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"HTTP client options"}},
@@ -142,5 +150,46 @@ func writeFile(t *testing.T, path, content string) {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The service discoveries of lib/promscrape, as README lists them, are
+// accepted in Prometheus' spelling (Vultr's excepted: vultr_configs).
+func TestServiceDiscoveries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	writeFile(t, path, `
+scrape_configs:
+  - job_name: every-discovery
+    static_configs: [{targets: ["127.0.0.1:9100"]}]
+    file_sd_configs: [{files: [sd/*.json]}]
+    http_sd_configs: [{url: "http://127.0.0.1:8000/sd"}]
+    dns_sd_configs: [{names: [_metrics._tcp.example.org], type: SRV}]
+    kubernetes_sd_configs: [{role: pod, namespaces: {names: [panic]}}]
+    consul_sd_configs: [{server: "127.0.0.1:8500", services: [api]}]
+    consulagent_sd_configs: [{server: "127.0.0.1:8500"}]
+    docker_sd_configs: [{host: "unix:///var/run/docker.sock"}]
+    dockerswarm_sd_configs: [{host: "unix:///var/run/docker.sock", role: tasks}]
+    ec2_sd_configs: [{region: eu-west-1, port: 9100}]
+    azure_sd_configs: [{subscription_id: s, tenant_id: t, client_id: c, client_secret: x}]
+    gce_sd_configs: [{project: p, zone: europe-west1-b}]
+    digitalocean_sd_configs: [{port: 9100}]
+    hetzner_sd_configs: [{role: hcloud}]
+    eureka_sd_configs: [{server: "http://127.0.0.1:8761/eureka"}]
+    kuma_sd_configs: [{server: "http://127.0.0.1:5676"}]
+    linode_sd_configs: [{port: 9100}]
+    marathon_sd_configs: [{servers: ["http://127.0.0.1:8080"]}]
+    nomad_sd_configs: [{server: "http://127.0.0.1:4646"}]
+    openstack_sd_configs: [{role: instance, region: r}]
+    ovhcloud_sd_configs: [{service: vps, application_key: k, application_secret: s, consumer_key: c}]
+    puppetdb_sd_configs: [{url: "http://127.0.0.1:8080", query: "resources { type = \"Class\" }"}]
+    vultr_configs: [{port: 9100}]
+    yandexcloud_sd_configs: [{service: compute}]
+`)
+	pc, err := LoadPrometheusConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pc.jobs) != 1 {
+		t.Fatalf("jobs = %v", pc.JobNames)
 	}
 }

@@ -401,6 +401,31 @@ scrape_configs:
 	}
 }
 
+func TestHTTPSD(t *testing.T) {
+	e := newExporter(t)
+	sd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `[{"targets": [%q], "labels": {"team": "sd"}}]`, e.host)
+	}))
+	t.Cleanup(sd.Close)
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	writeFile(t, path, fmt.Sprintf(`
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: httpsd
+    http_sd_configs: [{url: %q}]
+`, sd.URL))
+	s, rec := startScraper(t, path)
+	waitFor(t, 30*time.Second, "the target http_sd returns", func() bool {
+		v, ok := rec.value("requests_total", `job="httpsd"`, `instance="`+e.host+`"`, `team="sd"`)
+		return ok && v == 3
+	})
+	if tg, ok := target(s, "httpsd", e.host); !ok || tg.DiscoveredLabels.Get("__meta_url") != sd.URL {
+		t.Errorf("target = %+v", tg)
+	}
+}
+
 func TestReload(t *testing.T) {
 	a, b := newExporter(t), newExporter(t)
 	path := filepath.Join(t.TempDir(), "prometheus.yml")

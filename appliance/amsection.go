@@ -87,15 +87,32 @@ func alertmanagerSection(cfg *Config, file string, data []byte) error {
 	if !cfg.Alertmanager.set {
 		return nil
 	}
+	text, line, err := sectionText(data, "alertmanager")
+	if err != nil || line == 0 {
+		return err
+	}
+	cfg.Alertmanager.YAML = text
+	cfg.Alertmanager.File, cfg.Alertmanager.Line = file, line
+	return nil
+}
+
+// sectionText returns the value of the top-level key of data, a config
+// file, as a YAML document of its own at the file's own lines (every other
+// line blanked), so that errors in parsing it name the file's lines; and
+// the line of the key, 0 when the file has no such key.
+func sectionText(data []byte, key string) (text []byte, line int, err error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return err
+		return nil, 0, err
+	}
+	if len(root.Content) == 0 {
+		return nil, 0, nil
 	}
 	doc := root.Content[0]
 	lines := strings.Split(string(data), "\n")
 	for i := 0; i+1 < len(doc.Content); i += 2 {
-		key, val := doc.Content[i], doc.Content[i+1]
-		if key.Value != "alertmanager" {
+		k, val := doc.Content[i], doc.Content[i+1]
+		if k.Value != key {
 			continue
 		}
 		end := len(lines) // the line after the section's last
@@ -103,16 +120,14 @@ func alertmanagerSection(cfg *Config, file string, data []byte) error {
 			end = doc.Content[i+2].Line - 1
 		}
 		out := make([]string, len(lines))
-		for l := key.Line; l < end; l++ { // 0-based: the lines after the key
+		for l := k.Line; l < end; l++ { // 0-based: the lines after the key
 			out[l] = lines[l]
 		}
-		if val.Line == key.Line { // a flow mapping on the key's line
-			first := lines[key.Line-1]
-			out[key.Line-1] = strings.Repeat(" ", val.Column-1) + first[val.Column-1:]
+		if val.Line == k.Line { // a flow mapping on the key's line
+			first := lines[k.Line-1]
+			out[k.Line-1] = strings.Repeat(" ", val.Column-1) + first[val.Column-1:]
 		}
-		cfg.Alertmanager.YAML = []byte(strings.Join(out, "\n"))
-		cfg.Alertmanager.File, cfg.Alertmanager.Line = file, key.Line
-		return nil
+		return []byte(strings.Join(out, "\n")), k.Line, nil
 	}
-	return nil
+	return nil, 0, nil
 }

@@ -150,6 +150,9 @@ func notices(cfg Config) []string {
 	if cfg.Files.Prometheus != "" {
 		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs, rule_files and alerting are used; remote_write is not used yet in this build", cfg.Files.Prometheus))
 	}
+	if cfg.Files.Prometheus == "" && cfg.Prometheus.Line > 0 {
+		n = append(n, fmt.Sprintf("prometheus section of %s (line %d): scrape_configs, rule_files and alerting are used; remote_write is not used yet in this build", cfg.ConfigFile, cfg.Prometheus.Line))
+	}
 	return n
 }
 

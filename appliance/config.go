@@ -36,6 +36,9 @@ type Config struct {
 	// Alertmanager is the alertmanager.yml written inline, in place of
 	// --config.alertmanager.
 	Alertmanager AlertmanagerSection `yaml:"alertmanager,omitempty"`
+	// Prometheus is the prometheus.yml written inline, in place of
+	// --config.prometheus.
+	Prometheus PrometheusSection `yaml:"prometheus,omitempty"`
 
 	Auth              AuthMode `yaml:"auth"`
 	AdminPasswordFile string   `yaml:"admin_password_file"`

@@ -55,6 +55,9 @@ func LoadFile(path string) (Config, error) {
 			return Config{}, err
 		}
 	}
+	if err := prometheusSection(&cfg, data); err != nil {
+		return Config{}, fmt.Errorf("%s:%d: %w", path, cfg.Prometheus.Line, err)
+	}
 	cfg.ConfigFile = path
 	return cfg, nil
 }

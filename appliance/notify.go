@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -112,17 +113,27 @@ func alertmanagerSource(cfg Config) string {
 	return ""
 }
 
-// loadAlerting reads the alerting section of --config.prometheus; without
-// the file, nothing is forwarded.
-func loadAlerting(promFile string) (*notify.AlertingConfig, error) {
-	if promFile == "" {
-		return nil, nil
+// loadAlerting reads the alerting section of --config.prometheus or of
+// the prometheus section of the config file; without either, nothing is
+// forwarded.
+func loadAlerting(cfg Config) (*notify.AlertingConfig, error) {
+	src := scrapeSource(cfg)
+	switch {
+	case src.File != "":
+		c, err := notify.LoadAlertingFile(src.File)
+		if err != nil {
+			return nil, fmt.Errorf("--config.prometheus: %w", err)
+		}
+		return c, nil
+	case len(src.Section) > 0:
+		c, err := notify.ParseAlerting(src.Section, filepath.Dir(src.In))
+		if err != nil {
+			return nil, fmt.Errorf("the prometheus section of %s (line %d): %w", src.In, src.Line, err)
+		}
+		c.File = src.In
+		return c, nil
 	}
-	c, err := notify.LoadAlertingFile(promFile)
-	if err != nil {
-		return nil, fmt.Errorf("--config.prometheus: %w", err)
-	}
-	return c, nil
+	return nil, nil
 }
 
 // startNotify loads --config.alertmanager and the alerting section of
@@ -135,7 +146,7 @@ func startNotify(cfg Config, db *bbolt.DB, extURL string, build web.BuildInfo, l
 	if err != nil {
 		return nil, err
 	}
-	alerting, err := loadAlerting(cfg.Files.Prometheus)
+	alerting, err := loadAlerting(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +198,7 @@ func (r *notifyRunner) Reload(cfg Config) (bool, error) {
 	c, err := loadAlertmanagerConfig(cfg)
 	var alerting *notify.AlertingConfig
 	if err == nil {
-		alerting, err = loadAlerting(cfg.Files.Prometheus)
+		alerting, err = loadAlerting(cfg)
 	}
 	if err == nil {
 		err = r.d.ApplyConfig(c)

@@ -29,7 +29,7 @@ func startScrape(cfg Config, st *storage.Storage, selfURL string, log *slog.Logg
 		instance = u.Host
 	}
 	s := scrape.New(scrape.Options{Storage: st, Logger: log, SelfInstance: instance})
-	if err := s.Start(cfg.Files.Prometheus); err != nil {
+	if err := s.Start(scrapeSource(cfg)); err != nil {
 		if cfg.Files.Prometheus != "" {
 			return nil, fmt.Errorf("--config.prometheus: %w", err)
 		}
@@ -38,14 +38,15 @@ func startScrape(cfg Config, st *storage.Storage, selfURL string, log *slog.Logg
 	return &scrapeRunner{s: s}, nil
 }
 
-// Reload re-reads --config.prometheus; on error the running scrape
-// configuration is kept.
+// Reload re-reads --config.prometheus, or takes the prometheus section of
+// the re-read config file; on error the running scrape configuration is
+// kept.
 func (r *scrapeRunner) Reload(cfg Config) (bool, error) {
-	changed, err := r.s.Reload(cfg.Files.Prometheus)
-	if err != nil {
+	changed, err := r.s.Reload(scrapeSource(cfg))
+	if err != nil && cfg.Files.Prometheus != "" {
 		return false, fmt.Errorf("--config.prometheus: %w", err)
 	}
-	return changed, nil
+	return changed, err
 }
 
 // ruleFiles returns the rule_files of the running prometheus.yml. The rules

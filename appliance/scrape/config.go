@@ -92,6 +92,9 @@ var ignoredUnknown = map[string]string{
 	"refresh_interval": "promscrape.FileSDConfig",
 }
 
+// lineMessage is how yaml.v2 reports a value it cannot take.
+var lineMessage = regexp.MustCompile(`^line (\d+): (.*)$`)
+
 // unknownField is how yaml.v2 reports a key UnmarshalStrict does not know.
 var unknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
 
@@ -149,6 +152,40 @@ func LoadPrometheusConfig(path string) (*PrometheusConfig, error) {
 	return parsePrometheusConfig(data, path)
 }
 
+// Source is where a Scraper's scrape configuration comes from: a
+// prometheus.yml, or the prometheus: section of Vigil's own config file,
+// which holds the same keys. The zero Source has none: only the
+// self-scrape runs.
+type Source struct {
+	// File is a prometheus.yml.
+	File string
+	// Section, when File is empty, is the prometheus: section of the
+	// config file In as a document of its own, at In's own lines (the
+	// others blank), so that errors name In's lines; Line is the line of
+	// its key.
+	Section []byte
+	In      string
+	Line    int
+}
+
+// Load reads and checks the configuration src names, nil for none. Errors
+// name the file and, where yaml gives one, its line.
+func (src Source) Load() (*PrometheusConfig, error) {
+	switch {
+	case src.File != "":
+		return LoadPrometheusConfig(src.File)
+	case len(src.Section) > 0:
+		pc, err := parsePrometheusConfig(src.Section, src.In)
+		if err != nil {
+			return nil, fmt.Errorf("the prometheus section (line %d): %w", src.Line, err)
+		}
+		return pc, nil
+	}
+	return nil, nil
+}
+
+// parsePrometheusConfig checks data, read from path. Relative paths in it
+// are relative to path's directory.
 func parsePrometheusConfig(data []byte, path string) (*PrometheusConfig, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -167,7 +204,11 @@ func parsePrometheusConfig(data []byte, path string) (*PrometheusConfig, error) 
 		for _, msg := range te.Errors {
 			m := unknownField.FindStringSubmatch(msg)
 			if m == nil {
-				errs = append(errs, fmt.Errorf("%s: %s", name, msg))
+				if lm := lineMessage.FindStringSubmatch(msg); lm != nil {
+					errs = append(errs, fmt.Errorf("%s:%s: %s", name, lm[1], lm[2]))
+				} else {
+					errs = append(errs, fmt.Errorf("%s: %s", name, msg))
+				}
 				continue
 			}
 			line, field, typ := m[1], m[2], m[3]

@@ -193,3 +193,27 @@ scrape_configs:
 		t.Fatalf("jobs = %v", pc.JobNames)
 	}
 }
+
+// A prometheus: section of Vigil's config file is read as a prometheus.yml
+// would be: it comes at the file's own lines, so errors name them.
+func TestSourceSection(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "vigil.yml")
+	section := "\n\n  global:\n    scrape_interval: 10s\n  rule_files: [alerts.yml]\n  scrape_configs:\n    - job_name: api\n      static_configs: [{targets: [\"api:8000\"]}]\n"
+	pc, err := Source{Section: []byte(section), In: in, Line: 2}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(pc.JobNames, ",") != "api" || pc.globalInterval != 10*time.Second || pc.RuleFiles[0] != filepath.Join(dir, "alerts.yml") {
+		t.Errorf("config = %+v", pc)
+	}
+
+	bad := section + "      scrape_protocols: [PrometheusText0.0.4]\n"
+	_, err = Source{Section: []byte(bad), In: in, Line: 2}.Load()
+	if err == nil || !strings.Contains(err.Error(), `the prometheus section (line 2): `+in+`: vigil.yml:9: unsupported option "scrape_protocols" in a scrape config`) {
+		t.Errorf("error = %v", err)
+	}
+	if pc, err := (Source{}).Load(); pc != nil || err != nil {
+		t.Errorf("the zero Source = %v, %v", pc, err)
+	}
+}

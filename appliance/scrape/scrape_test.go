@@ -176,7 +176,7 @@ func startScraper(t *testing.T, promFile string) (*Scraper, *recorder) {
 	t.Helper()
 	rec := newRecorder()
 	s := New(Options{Storage: rec, SelfInstance: "vigil.test:9595", FileSDCheckInterval: time.Second})
-	if err := s.Start(promFile); err != nil {
+	if err := s.Start(Source{File: promFile}); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() { s.Stop() })
@@ -445,7 +445,7 @@ func TestReload(t *testing.T) {
 
 	// A configuration that does not validate is refused; a keeps running.
 	writeFile(t, path, conf(jobA, "  - job_name: b\n    relabel_configs: [{action: nonsense}]\n"))
-	if _, err := s.Reload(path); err == nil || !strings.Contains(err.Error(), "nonsense") {
+	if _, err := s.Reload(Source{File: path}); err == nil || !strings.Contains(err.Error(), "nonsense") {
 		t.Fatalf("Reload with a bad relabel config = %v", err)
 	}
 	if !slices.Equal(s.Config().JobNames, []string{"a"}) {
@@ -455,7 +455,7 @@ func TestReload(t *testing.T) {
 	// Adding b leaves a's target alone: no staleness marker, and it keeps
 	// being scraped.
 	writeFile(t, path, conf(jobA, jobB))
-	changed, err := s.Reload(path)
+	changed, err := s.Reload(Source{File: path})
 	if err != nil || !changed {
 		t.Fatalf("Reload = %v, %v", changed, err)
 	}
@@ -469,13 +469,13 @@ func TestReload(t *testing.T) {
 	}
 
 	// Nothing changed: nothing to do.
-	if changed, err := s.Reload(path); err != nil || changed {
+	if changed, err := s.Reload(Source{File: path}); err != nil || changed {
 		t.Errorf("Reload of the same file = %v, %v", changed, err)
 	}
 
 	// Removing a marks its series stale.
 	writeFile(t, path, conf(jobB))
-	if _, err := s.Reload(path); err != nil {
+	if _, err := s.Reload(Source{File: path}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "job a's staleness markers", func() bool {
@@ -490,7 +490,7 @@ func TestReload(t *testing.T) {
 func TestOneScraperPerProcess(t *testing.T) {
 	startScraper(t, "")
 	other := New(Options{Storage: newRecorder()})
-	err := other.Start("")
+	err := other.Start(Source{})
 	if err == nil {
 		other.Stop()
 		t.Fatal("a second Scraper started")

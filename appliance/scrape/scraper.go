@@ -5,6 +5,7 @@
 package scrape
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -96,18 +97,15 @@ func New(opts Options) *Scraper {
 	return s
 }
 
-// Start loads promFile ("" for none: only the self-scrape runs) and
-// starts scraping. A configuration that does not validate is an error and
-// nothing runs.
-func (s *Scraper) Start(promFile string) error {
+// Start loads src (the zero Source for none: only the self-scrape runs)
+// and starts scraping. A configuration that does not validate is an error
+// and nothing runs.
+func (s *Scraper) Start(src Source) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var pc *PrometheusConfig
-	if promFile != "" {
-		var err error
-		if pc, err = LoadPrometheusConfig(promFile); err != nil {
-			return err
-		}
+	pc, err := src.Load()
+	if err != nil {
+		return err
 	}
 	token, err := randomToken()
 	if err != nil {
@@ -135,22 +133,20 @@ func (s *Scraper) Start(promFile string) error {
 	return nil
 }
 
-// Reload loads promFile and, if it validates, makes it the running
+// Reload loads src and, if it validates, makes it the running
 // configuration: jobs and targets that stay keep running with their
 // state. On error the running configuration is kept. changed reports
 // whether the scrape jobs changed.
-func (s *Scraper) Reload(promFile string) (changed bool, err error) {
+func (s *Scraper) Reload(src Source) (changed bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
 		return false, nil
 	}
-	var pc *PrometheusConfig
-	if promFile != "" {
-		if pc, err = LoadPrometheusConfig(promFile); err != nil {
-			s.log.Error("prometheus config reload failed; keeping the running scrape configuration", "file", promFile, "err", err)
-			return false, err
-		}
+	pc, err := src.Load()
+	if err != nil {
+		s.log.Error("prometheus config reload failed; keeping the running scrape configuration", "file", cmp.Or(src.File, src.In), "err", err)
+		return false, err
 	}
 	before, _ := yaml.Marshal(s.render(s.cfg.Load()))
 	if err := s.apply(pc); err != nil {
@@ -159,7 +155,7 @@ func (s *Scraper) Reload(promFile string) (changed bool, err error) {
 	after, _ := yaml.Marshal(s.render(pc))
 	changed = string(before) != string(after)
 	if changed {
-		s.log.Info("scrape configuration reloaded", "file", promFile, "jobs", len(*s.jobs.Load()))
+		s.log.Info("scrape configuration reloaded", "file", cmp.Or(src.File, src.In), "jobs", len(*s.jobs.Load()))
 	}
 	return changed, nil
 }

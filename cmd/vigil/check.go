@@ -13,7 +13,8 @@ import (
 )
 
 const checkUsage = `Usage:
-  vigil check config FILE...   validate Vigil config files (the --config format)
+  vigil check config FILE...   validate Vigil config files (the --config format), with the
+                               prometheus.yml they name or hold
   vigil check rules FILE...    validate Prometheus rule files, as promtool check rules does
   vigil check alertmanager FILE...   validate alertmanager.yml files, as amtool check-config does
 
@@ -60,6 +61,9 @@ func checkConfig(files []string, stdout, stderr io.Writer) int {
 		cfg, err := appliance.LoadFile(file)
 		if err == nil {
 			err = cfg.Validate()
+		}
+		if err == nil {
+			err = cfg.CheckScrape()
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "  FAILED:")

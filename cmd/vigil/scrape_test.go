@@ -133,12 +133,55 @@ scrape_configs:
 	}
 }
 
+// One file: the scrape jobs in a prometheus section of Vigil's own config.
+func TestScrapeFromConfigSection(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	jobs := prometheus.NewGauge(prometheus.GaugeOpts{Name: "queue_jobs", Help: "Jobs waiting."})
+	reg.MustRegister(jobs)
+	jobs.Set(7)
+	exporter := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer exporter.Close()
+	host := strings.TrimPrefix(exporter.URL, "http://")
+
+	file := filepath.Join(t.TempDir(), "vigil.yml")
+	conf := func(job string) string {
+		return fmt.Sprintf("auth: none\nprometheus:\n  global:\n    scrape_interval: 1s\n  scrape_configs:\n    - job_name: %s\n      static_configs: [{targets: [%q]}]\n", job, host)
+	}
+	writeScrapeConfig(t, file, conf("worker"))
+	p := startVigilProcess(t, "--config="+file)
+	c := http.DefaultClient
+	waitQuery(t, c, p.BaseURL, `queue_jobs{job="worker"}`, "7")
+
+	// Edited and reloaded with the rest of the file.
+	writeScrapeConfig(t, file, conf("queue"))
+	if code, body := statusOf(t, c, http.MethodPost, p.BaseURL+"/-/reload", "", nil); code != http.StatusOK {
+		t.Fatalf("POST /-/reload = %d %s", code, body)
+	}
+	waitQuery(t, c, p.BaseURL, `queue_jobs{job="queue"}`, "7")
+
+	// A mistake in the section names the config file's line.
+	writeScrapeConfig(t, file, conf("queue")+"      scrape_protocols: [PrometheusProto]\n")
+	code, body := statusOf(t, c, http.MethodPost, p.BaseURL+"/-/reload", "", nil)
+	if code == http.StatusOK || !strings.Contains(strings.ReplaceAll(body, `\"`, `"`), `vigil.yml:8: unsupported option "scrape_protocols"`) {
+		t.Errorf("POST /-/reload with an unsupported option in the section = %d %s", code, body)
+	}
+	p.Stop()
+}
+
 func TestScrapeBadConfigStopsTheStart(t *testing.T) {
 	promFile := filepath.Join(t.TempDir(), "prometheus.yml")
 	writeScrapeConfig(t, promFile, "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: [a:1]}]\n    scrape_protocols: [PrometheusProto]\n")
 	_, stderr, code := runVigil(t, "--config.prometheus="+promFile, "--data-dir="+t.TempDir(), "--listen=127.0.0.1:0", "--auth=none")
 	if code == 0 || !strings.Contains(stderr, `prometheus.yml:4: unsupported option "scrape_protocols" in a scrape config`) {
 		t.Errorf("vigil with an unsupported option: exit %d, stderr:\n%s", code, stderr)
+	}
+
+	// vigil check config reads the prometheus section as the start would.
+	vigilFile := filepath.Join(t.TempDir(), "vigil.yml")
+	writeScrapeConfig(t, vigilFile, "listen: 127.0.0.1:9595\nprometheus:\n  scrape_configs:\n    - job_name: a\n      honor_labels: maybe\n")
+	stdout, stderr, code := runVigil(t, "check", "config", vigilFile)
+	if code != 1 || !strings.Contains(stderr, `the prometheus section (line 2): `+vigilFile+`: vigil.yml:5: cannot unmarshal !!str `+"`maybe`"+` into bool`) {
+		t.Errorf("vigil check config with a bad prometheus section: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
 

@@ -109,17 +109,17 @@ func pagesWait(t testing.TB, ctx context.Context, what, cond string, timeout tim
 	}
 }
 
-// pagesLogin opens path, is sent to the login form, logs in as the admin
-// user and is brought back to path.
-func pagesLogin(t testing.TB, ctx context.Context, baseURL, path string) {
+// pagesLogin opens path, is sent to the login form, logs in as user and
+// is brought back to path.
+func pagesLogin(t testing.TB, ctx context.Context, baseURL, path, user, password string) {
 	t.Helper()
 	pagesDo(t, ctx, "opening "+path, chromedp.Navigate(baseURL+path), chromedp.WaitVisible(chromedp.ID("username")))
 	if u := pagesLocation(t, ctx); u.Path != "/login" || u.Query().Get("next") != path {
 		t.Fatalf("without a session %s leads to %s, want the login page with next=%s", path, u, path)
 	}
 	pagesDo(t, ctx, "logging in",
-		chromedp.SendKeys(chromedp.ID("username"), testAdminUser),
-		chromedp.SendKeys(chromedp.ID("password"), testAdminPassword),
+		chromedp.SendKeys(chromedp.ID("username"), user),
+		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Submit(chromedp.ID("password")),
 		chromedp.WaitVisible(chromedp.ID("user-name")),
 	)

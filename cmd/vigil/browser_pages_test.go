@@ -157,7 +157,7 @@ func TestBrowserPages(t *testing.T) {
 	// something to show.
 	pagesWaitQuery(t, p.BaseURL, `ALERTS{alertname="BrowserPagesFiring",alertstate="firing"}`, time.Minute)
 	pagesWaitQuery(t, p.BaseURL, `up{job="vigil"} == 1`, time.Minute)
-	pagesLogin(t, ctx, p.BaseURL, "/alerts")
+	pagesLogin(t, ctx, p.BaseURL, "/alerts", testAdminUser, testAdminPassword)
 
 	var fromAlert string
 	t.Run("silence from an alert", func(t *testing.T) {
@@ -194,6 +194,26 @@ func TestBrowserPages(t *testing.T) {
 		// The alert page learns that the alert is silenced.
 		pagesDo(t, ctx, "back to the alerts", chromedp.Navigate(p.BaseURL+"/alerts"))
 		pagesWait(t, ctx, "the alert marked silenced", `document.querySelector('[data-silenced-by="`+fromAlert+`"]')`, 45*time.Second)
+
+		// Editing keeps the silence (same matchers and start): a POST with
+		// its id, as Alertmanager updates.
+		pagesDo(t, ctx, "editing the silence", chromedp.Navigate(p.BaseURL+"/silences?edit="+fromAlert), chromedp.WaitVisible(chromedp.ID("silence-form")))
+		if rows := pagesEval[[]matcherRow](t, ctx, readMatcherRowsJS); !slices.Equal(rows, want) {
+			t.Fatalf("the edit form shows the matchers %+v, want %+v", rows, want)
+		}
+		setField(t, ctx, "#silence-comment", "deploying the UI tests, longer")
+		setField(t, ctx, "#silence-duration", "3h")
+		pagesDo(t, ctx, "saving", chromedp.Click(chromedp.ID("silence-submit")))
+		if id := savedSilenceID(t, ctx); id != fromAlert {
+			t.Errorf("the edit saved silence %s, want the same silence %s", id, fromAlert)
+		}
+		s = silenceByID(t, p.BaseURL, fromAlert)
+		if s.Comment != "deploying the UI tests, longer" || s.Status.State != "active" {
+			t.Errorf("after the edit the API has %+v", s)
+		}
+		if d := s.EndsAt.Sub(s.StartsAt); d < 3*time.Hour-time.Minute || d > 3*time.Hour+time.Minute {
+			t.Errorf("after the edit the silence lasts %s, want 3h", d)
+		}
 	})
 
 	t.Run("create, then expire, a silence", func(t *testing.T) {
@@ -246,6 +266,23 @@ func TestBrowserPages(t *testing.T) {
 		if st := silenceByID(t, p.BaseURL, fromAlert).Status.State; st != "active" {
 			t.Errorf("the other silence is %s, want it untouched", st)
 		}
+	})
+
+	t.Run("a viewer reads but does not silence", func(t *testing.T) {
+		password := createUserViaAPI(t, p.BaseURL, "watcher", "viewer")
+		vctx := pagesTab(t, 1280, 900)
+		pagesLogin(t, vctx, p.BaseURL, "/alerts", "watcher", password)
+		pagesWait(t, vctx, "the firing alert", `document.querySelector('[data-alert="BrowserPagesFiring"]')`, 30*time.Second)
+		if pagesEval[bool](t, vctx, `!!document.querySelector('[data-action="silence"]')`) {
+			t.Error("a viewer is offered the Silence button")
+		}
+		pagesDo(t, vctx, "opening the silences", chromedp.Navigate(p.BaseURL+"/silences"))
+		pagesWait(t, vctx, "the silences", `document.querySelector('[data-silence-id]')`, 15*time.Second)
+		if pagesEval[bool](t, vctx, `!!document.querySelector('#new-silence, [data-action]')`) {
+			t.Error("a viewer is offered to create, edit or expire silences")
+		}
+		pagesDo(t, vctx, "opening the silence form", chromedp.Navigate(p.BaseURL+"/silences?new=1"))
+		pagesWait(t, vctx, "the refusal", `document.getElementById('silence-not-admin')`, 15*time.Second)
 	})
 
 	t.Run("explore graph and table", func(t *testing.T) {

@@ -5,7 +5,7 @@
 import { get } from '../api.js';
 import { setQuery } from '../router.js';
 import { formatTime, parseDuration } from '../time.js';
-import { Empty, ErrorBox, labelsKey, Loading, sortedLabelNames, spell, useFetch } from './common.jsx';
+import { Empty, ErrorBox, labelsKey, Loading, sortedLabelNames, spell, Tabs, useFetch } from './common.jsx';
 
 /** The ranges the timeline offers. */
 export const historyRanges = ['1h', '6h', '24h', '7d'];
@@ -83,12 +83,8 @@ export function AlertTimeline({ range, keep }) {
     <section class="pg-timeline" id="alert-timeline" aria-label="Alert history">
       <div class="pg-section-head">
         <h2>History</h2>
-        <div class="pg-tabs" role="tablist" aria-label="History range">
-          {historyRanges.map((r) => (
-            <button type="button" role="tab" key={r} aria-selected={r === range} class={`pg-tab ${r === range ? 'active' : ''}`}
-              onClick={() => setQuery({ range: r === '24h' ? null : r }, { replace: true })}>{r}</button>
-          ))}
-        </div>
+        <Tabs label="History range" items={historyRanges.map((r) => ({ id: r, label: r }))} value={range}
+          onChange={(r) => setQuery({ range: r === '24h' ? null : r }, { replace: true })} />
       </div>
       <ErrorBox what="the alert history" error={hist.error} retry={hist.reload} />
       {!hist.data && !hist.error && <Loading what="the alert history" />}

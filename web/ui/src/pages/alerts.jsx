@@ -8,7 +8,7 @@ import { get } from '../api.js';
 import { setQuery } from '../router.js';
 import { useSession } from '../session.js';
 import { formatTime } from '../time.js';
-import { Empty, ErrorBox, exploreHref, Labels, Loading, parseTimestamp, safeHref, useFetch, When } from './common.jsx';
+import { Empty, ErrorBox, exploreHref, Labels, Loading, parseTimestamp, safeHref, SearchFilter, useFetch, When } from './common.jsx';
 import { loadAlerts } from './alerts-data.js';
 import { AlertTimeline, historyRanges } from './alert-timeline.jsx';
 import { compile, parse } from './matchers.js';
@@ -81,8 +81,7 @@ export function AlertsPage({ query }) {
         </div>
       </div>
       <div class="pg-toolbar">
-        <input type="search" class="input pg-search" id="alert-search" value={text} aria-label="Filter alerts"
-          placeholder='Filter: severity="critical" or any text' onInput={(e) => setQuery({ q: e.currentTarget.value || null }, { replace: true })} />
+        <SearchFilter id="alert-search" query={query} label="Filter alerts" placeholder='Filter: severity="critical" or any text' />
         <label class="pg-check"><input type="checkbox" id="show-pending" checked={showPending}
           onChange={(e) => setQuery({ pending: e.currentTarget.checked ? null : '0' }, { replace: true })} /> pending</label>
         <label class="pg-check"><input type="checkbox" id="show-muted" checked={showMuted}

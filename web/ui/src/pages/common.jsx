@@ -7,6 +7,7 @@
 //   if (error && !data) return <ErrorBox what="the targets" error={error} />;
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { isAbort } from '../api.js';
+import { setQuery } from '../router.js';
 import { formatTime } from '../time.js';
 import './pages.css';
 
@@ -179,5 +180,28 @@ export function Stat({ label, children, id }) {
       <span class="pg-stat-label">{label}</span>
       <span class="pg-stat-value">{children}</span>
     </div>
+  );
+}
+
+/**
+ * Tabs is a row of tab buttons: items [{ id, label }], the chosen id in
+ * value; a button's element id is idPrefix + its id ('all' for '').
+ */
+export function Tabs({ label, items, value, onChange, idPrefix }) {
+  return (
+    <div class="pg-tabs" role="tablist" aria-label={label}>
+      {items.map((it) => (
+        <button type="button" role="tab" key={it.id} id={idPrefix ? idPrefix + (it.id || 'all') : undefined} aria-selected={value === it.id}
+          class={`pg-tab ${value === it.id ? 'active' : ''}`} onClick={() => onChange(it.id)}>{it.label}</button>
+      ))}
+    </div>
+  );
+}
+
+/** SearchFilter is a page's text filter, kept in the URL's q parameter. */
+export function SearchFilter({ id, query, label, placeholder }) {
+  return (
+    <input type="search" class="input pg-search" id={id} value={query.get('q') || ''} aria-label={label} placeholder={placeholder}
+      onInput={(e) => setQuery({ q: e.currentTarget.value || null }, { replace: true })} />
   );
 }

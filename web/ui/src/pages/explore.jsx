@@ -12,7 +12,7 @@ import { TimeChart } from '../chart.js';
 import { TimePicker } from '../dashboard/timepicker.jsx';
 import { setQuery } from '../router.js';
 import { formatDuration, formatTime, parseDuration, resolveRange, roundInterval } from '../time.js';
-import { ErrorBox, Labels, Loading, seconds, selectorOf, useFetch } from './common.jsx';
+import { ErrorBox, Labels, Loading, seconds, selectorOf, Tabs, useFetch } from './common.jsx';
 import { offsetOf, parseErrorPosition } from './promql.js';
 import { loadHistory, QueryEditor, remember } from './query-editor.jsx';
 
@@ -111,12 +111,8 @@ export function ExplorePage({ query }) {
       <ErrorBox error={formatError} />
       {range.error && <ErrorBox error={range.error} />}
       <div class="pg-toolbar pg-explore-tabs">
-        <div class="pg-tabs" role="tablist" aria-label="Result view">
-          {tabs.map((t) => (
-            <button type="button" role="tab" key={t.id} id={`explore-tab-${t.id}`} aria-selected={tab === t.id}
-              class={`pg-tab ${tab === t.id ? 'active' : ''}`} onClick={() => setQuery({ tab: t.id === 'graph' ? null : t.id }, { replace: true })}>{t.label}</button>
-          ))}
-        </div>
+        <Tabs label="Result view" items={tabs} value={tab} idPrefix="explore-tab-"
+          onChange={(id) => setQuery({ tab: id === 'graph' ? null : id }, { replace: true })} />
         {tab === 'graph' && (
           <label class="pg-check">Step <input class="input pg-step" id="explore-step" key={stepParam} defaultValue={stepParam} placeholder="auto"
             onChange={(e) => setQuery({ step: e.currentTarget.value.trim() || null }, { replace: true })} /></label>
@@ -180,12 +176,8 @@ function Result({ tab, expr, range, stepParam, runs, onJump }) {
           {tab === 'json' && (
             <>
               <div class="pg-toolbar">
-                <div class="pg-tabs" role="tablist" aria-label="Query type">
-                  {['instant', 'range'].map((k) => (
-                    <button type="button" role="tab" key={k} aria-selected={jsonOf === k} class={`pg-tab ${jsonOf === k ? 'active' : ''}`}
-                      onClick={() => setJsonOf(k)}>{k === 'instant' ? '/api/v1/query' : '/api/v1/query_range'}</button>
-                  ))}
-                </div>
+                <Tabs label="Query type" value={jsonOf} onChange={setJsonOf}
+                  items={[{ id: 'instant', label: '/api/v1/query' }, { id: 'range', label: '/api/v1/query_range' }]} />
               </div>
               <pre class="pg-pre pg-json" id="explore-json">{JSON.stringify(res.data.body, null, 2)}</pre>
             </>

@@ -6,7 +6,7 @@
 import { get } from '../api.js';
 import { setQuery } from '../router.js';
 import { formatDuration } from '../time.js';
-import { Empty, ErrorBox, exploreHref, Labels, Loading, seconds, useFetch, When } from './common.jsx';
+import { Empty, ErrorBox, exploreHref, Labels, Loading, SearchFilter, seconds, Tabs, useFetch, When } from './common.jsx';
 
 const typeFilters = [
   { id: '', label: 'All' },
@@ -39,16 +39,10 @@ export function RulesPage({ query }) {
         )}
       </div>
       <div class="pg-toolbar">
-        <div class="pg-tabs" role="tablist" aria-label="Rule type">
-          {typeFilters.map((f) => (
-            <button type="button" role="tab" key={f.id} aria-selected={type === f.id} class={`pg-tab ${type === f.id ? 'active' : ''}`}
-              onClick={() => setQuery({ type: f.id || null }, { replace: true })}>{f.label}</button>
-          ))}
-        </div>
+        <Tabs label="Rule type" items={typeFilters} value={type} onChange={(id) => setQuery({ type: id || null }, { replace: true })} />
         <label class="pg-check"><input type="checkbox" checked={badOnly} id="rules-bad-only"
           onChange={(e) => setQuery({ health: e.currentTarget.checked ? 'bad' : null }, { replace: true })} /> failing only</label>
-        <input type="search" class="input pg-search" id="rule-search" value={text} aria-label="Filter rules"
-          placeholder="Filter by name, query or label" onInput={(e) => setQuery({ q: e.currentTarget.value || null }, { replace: true })} />
+        <SearchFilter id="rule-search" query={query} label="Filter rules" placeholder="Filter by name, query or label" />
       </div>
       <ErrorBox what="the rules" error={rules.error} retry={rules.reload} />
       {!rules.data && !rules.error && <Loading what="rules" />}

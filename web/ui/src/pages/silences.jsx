@@ -8,7 +8,7 @@ import { del, get } from '../api.js';
 import { setQuery } from '../router.js';
 import { useSession } from '../session.js';
 import { formatTime } from '../time.js';
-import { Empty, ErrorBox, Loading, parseTimestamp, useFetch, When } from './common.jsx';
+import { Empty, ErrorBox, Loading, parseTimestamp, SearchFilter, Tabs, useFetch, When } from './common.jsx';
 import { format, fromAPI } from './matchers.js';
 import { SilenceForm } from './silence-form.jsx';
 
@@ -67,17 +67,11 @@ function SilenceList({ query }) {
         {only ? (
           <span>Showing silence <code>{only}</code> · <a href="/silences" id="all-silences">all silences</a></span>
         ) : (
-          <div class="pg-tabs" role="tablist">
-            {states.map((s) => (
-              <button type="button" role="tab" key={s.id} id={`silences-tab-${s.id}`} aria-selected={state === s.id}
-                class={`pg-tab ${state === s.id ? 'active' : ''}`} onClick={() => setQuery({ state: s.id === 'active' ? null : s.id }, { replace: true })}>
-                {s.label} <span class="pg-count">{counts[s.id] || 0}</span>
-              </button>
-            ))}
-          </div>
+          <Tabs label="Silence state" value={state} idPrefix="silences-tab-"
+            items={states.map((s) => ({ id: s.id, label: <>{s.label} <span class="pg-count">{counts[s.id] || 0}</span></> }))}
+            onChange={(id) => setQuery({ state: id === 'active' ? null : id }, { replace: true })} />
         )}
-        <input type="search" class="input pg-search" id="silence-search" placeholder="Filter by matcher, creator, comment"
-          aria-label="Filter silences" value={text} onInput={(e) => setQuery({ q: e.currentTarget.value || null }, { replace: true })} />
+        <SearchFilter id="silence-search" query={query} label="Filter silences" placeholder="Filter by matcher, creator, comment" />
       </div>
       <ErrorBox what="the silences" error={sils.error} retry={sils.reload} />
       {!sils.data && !sils.error && <Loading what="silences" />}

@@ -5,7 +5,7 @@
 import { get } from '../api.js';
 import { setQuery } from '../router.js';
 import { formatTime } from '../time.js';
-import { Empty, ErrorBox, Loading, parseTimestamp, seconds, spell, useFetch, When } from './common.jsx';
+import { Empty, ErrorBox, Loading, parseTimestamp, SearchFilter, seconds, spell, Tabs, useFetch, When } from './common.jsx';
 import { TSDBStatus } from './tsdb.jsx';
 
 const tabs = [
@@ -23,14 +23,8 @@ export function StatusPage({ query }) {
         <h1>Status</h1>
       </div>
       <div class="pg-toolbar">
-        <div class="pg-tabs" role="tablist" aria-label="Status sections">
-          {tabs.map((t) => (
-            <button type="button" role="tab" key={t.id} id={`status-tab-${t.id}`} aria-selected={tab === t.id}
-              class={`pg-tab ${tab === t.id ? 'active' : ''}`} onClick={() => setQuery({ tab: t.id === 'info' ? null : t.id, limit: null, match: null, date: null, q: null })}>
-              {t.label}
-            </button>
-          ))}
-        </div>
+        <Tabs label="Status sections" items={tabs} value={tab} idPrefix="status-tab-"
+          onChange={(id) => setQuery({ tab: id === 'info' ? null : id, limit: null, match: null, date: null, q: null })} />
       </div>
       {tab === 'info' && <Info />}
       {tab === 'tsdb' && <TSDBStatus query={query} />}
@@ -199,8 +193,7 @@ function Flags({ query }) {
   return (
     <section>
       <div class="pg-toolbar">
-        <input type="search" class="input pg-search" id="flag-search" value={query.get('q') || ''} aria-label="Filter flags"
-          placeholder="Filter flags" onInput={(e) => setQuery({ q: e.currentTarget.value || null }, { replace: true })} />
+        <SearchFilter id="flag-search" query={query} label="Filter flags" placeholder="Filter flags" />
       </div>
       <ErrorBox what="the flags" error={flags.error} retry={flags.reload} />
       {!flags.data && !flags.error && <Loading what="the flags" />}

@@ -5,7 +5,7 @@
 // relabelling dropped.
 import { get } from '../api.js';
 import { setQuery } from '../router.js';
-import { Empty, ErrorBox, Labels, Loading, seconds, useFetch, When } from './common.jsx';
+import { Empty, ErrorBox, Labels, Loading, SearchFilter, seconds, Tabs, useFetch, When } from './common.jsx';
 
 const healthFilters = [
   { id: '', label: 'All' },
@@ -51,14 +51,8 @@ export function TargetsPage({ query }) {
         )}
       </div>
       <div class="pg-toolbar">
-        <div class="pg-tabs" role="tablist" aria-label="Health">
-          {healthFilters.map((f) => (
-            <button type="button" role="tab" key={f.id} aria-selected={health === f.id} id={`targets-${f.id || 'all'}`}
-              class={`pg-tab ${health === f.id ? 'active' : ''}`} onClick={() => setQuery({ state: f.id || null }, { replace: true })}>{f.label}</button>
-          ))}
-        </div>
-        <input type="search" class="input pg-search" id="target-search" value={text} aria-label="Filter targets"
-          placeholder="Filter by endpoint, label or error" onInput={(e) => setQuery({ q: e.currentTarget.value || null }, { replace: true })} />
+        <Tabs label="Health" items={healthFilters} value={health} idPrefix="targets-" onChange={(id) => setQuery({ state: id || null }, { replace: true })} />
+        <SearchFilter id="target-search" query={query} label="Filter targets" placeholder="Filter by endpoint, label or error" />
       </div>
       <ErrorBox what="the targets" error={targets.error} retry={targets.reload} />
       {!targets.data && !targets.error && <Loading what="targets" />}

@@ -63,13 +63,18 @@ function DashboardView({ dashboard, meta, uid, query }) {
   const varKey = [...query.entries()].filter(([k]) => k.startsWith('var-')).map((e) => e.join('=')).join('&');
   const [vars, setVars] = useState(null);
   const [varsError, setVarsError] = useState('');
+  // The key of the URL that the last resolution wrote: reaching it needs
+  // no second resolution.
+  const resolvedKey = useRef('');
   useEffect(() => {
+    if (resolvedKey.current === `${varKey}|${from}|${to}`) return undefined;
     const ctl = new AbortController();
     resolveVariables(initVariables(dashboard, query), 0, range, ctl.signal)
       .then((resolved) => {
         setVars(resolved);
         setVarsError('');
-        syncVarsToURL(resolved, query);
+        const q = syncVarsToURL(resolved, query);
+        resolvedKey.current = `${[...q.entries()].filter(([k]) => k.startsWith('var-')).map((e) => e.join('=')).join('&')}|${from}|${to}`;
       })
       .catch((err) => { if (!isAbort(err)) setVarsError(err.message); });
     return () => ctl.abort();
@@ -182,7 +187,8 @@ function changeVariable(vars, i, values) {
 }
 
 // syncVarsToURL writes resolved values the URL lacks (defaults, values
-// that were fixed up), without a new history entry.
+// that were fixed up), without a new history entry, and returns the
+// resulting query.
 function syncVarsToURL(vars, query) {
   const changes = {};
   for (const v of vars) {
@@ -191,4 +197,5 @@ function syncVarsToURL(vars, query) {
     if (inURL.join('\u0000') !== v.current.join('\u0000')) changes['var-' + v.name] = v.current;
   }
   if (Object.keys(changes).length) setQuery(changes, { replace: true });
+  return new URLSearchParams(window.location.search);
 }

@@ -7,6 +7,16 @@ import { display } from './stat.jsx';
 
 const START = 150, SWEEP = 240; // degrees, clockwise from 3 o'clock
 
+// bounds are the field's min and max, or, as in Grafana, the data's: 0
+// (or the lowest value when one is negative) to the highest value.
+export function bounds(d, values, fallbackMax) {
+  const nums = values.map((s) => s.value).filter((v) => Number.isFinite(v));
+  const min = d.min ?? Math.min(0, ...nums);
+  let max = d.max ?? (nums.length ? Math.max(...nums) : fallbackMax);
+  if (!(max > min)) max = min + (fallbackMax || 1);
+  return { min, max };
+}
+
 function polar(cx, cy, r, deg) {
   const a = (deg * Math.PI) / 180;
   return [cx + r * Math.cos(a), cy + r * Math.sin(a)];
@@ -21,15 +31,17 @@ function arc(cx, cy, r, from, to) {
 export function GaugePanel({ panel, frames }) {
   const d = fieldDefaults(panel);
   const o = panel.options || {};
-  const min = d.min ?? 0, max = d.max ?? 100;
   const values = reduced(frames, reduceCalc(panel));
+  // Percent units have a natural range; other gauges use the data's.
+  const { min, max } = d.unit === 'percent' && d.max === undefined ? { min: d.min ?? 0, max: 100 }
+    : d.unit === 'percentunit' && d.max === undefined ? { min: d.min ?? 0, max: 1 } : bounds(d, values, 100);
   const steps = d.thresholds && Array.isArray(d.thresholds.steps) ? d.thresholds.steps : [];
   const frac = (v) => Math.min(1, Math.max(0, (v - min) / (max - min || 1)));
   const stepFrac = (s) => (d.thresholds.mode === 'percentage' ? (s.value ?? 0) / 100 : frac(s.value ?? min));
   return (
     <div class="gauge-grid">
       {values.map((s, i) => {
-        const { text, color } = display(d, s.value);
+        const { text, color } = display({ ...d, min, max }, s.value);
         const f = s.value === null ? 0 : frac(s.value);
         return (
           <div class="gauge" key={i} data-value={s.value === null ? '' : String(s.value)}>
@@ -55,8 +67,8 @@ export function GaugePanel({ panel, frames }) {
 export function BarGaugePanel({ panel, frames }) {
   const d = fieldDefaults(panel);
   const o = panel.options || {};
-  const min = d.min ?? 0, max = d.max ?? 100;
   const values = reduced(frames, reduceCalc(panel));
+  const { min, max } = bounds(d, values, 100);
   const vertical = o.orientation === 'vertical';
   const steps = d.thresholds && Array.isArray(d.thresholds.steps) ? d.thresholds.steps : [];
   const gradient = o.displayMode === 'gradient' && steps.length > 1
@@ -64,7 +76,7 @@ export function BarGaugePanel({ panel, frames }) {
   return (
     <div class={`bargauge ${vertical ? 'bargauge-vertical' : ''}`}>
       {values.map((s, i) => {
-        const { text, color } = display(d, s.value);
+        const { text, color } = display({ ...d, min, max }, s.value);
         const pct = s.value === null ? 0 : Math.min(100, Math.max(0, ((s.value - min) / (max - min || 1)) * 100));
         const fill = vertical ? { height: pct + '%' } : { width: pct + '%' };
         return (

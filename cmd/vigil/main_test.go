@@ -54,7 +54,7 @@ type vigilProcess struct {
 	BaseURL string // e.g. http://127.0.0.1:41234
 	DataDir string
 
-	t        *testing.T
+	t        testing.TB
 	cmd      *exec.Cmd
 	stdout   syncBuffer
 	stderr   syncBuffer
@@ -81,7 +81,7 @@ func startVigil(t *testing.T, args ...string) (baseURL string, stop func()) {
 
 // startVigilProcess is startVigil for tests that need the process: its
 // output, its signals and its exit code.
-func startVigilProcess(t *testing.T, args ...string) *vigilProcess {
+func startVigilProcess(t testing.TB, args ...string) *vigilProcess {
 	t.Helper()
 	p := &vigilProcess{t: t, done: make(chan struct{})}
 	has := func(flag string) bool {

@@ -1,0 +1,422 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The web UI in a real headless Chromium (Debian's chromium package;
+// .ci/run installs it), driven through the DevTools protocol against the
+// real binary.
+
+// chromiumPath finds Chromium. Without it the browser tests cannot run:
+// under CI (CI set) that fails the test, elsewhere it skips with a note.
+func chromiumPath(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("the browser tests need Chromium at /usr/bin/chromium: install Debian's chromium package (.ci/run does)")
+	}
+	t.Skip("Chromium is not installed (/usr/bin/chromium): apt-get install chromium to run the browser tests")
+	return ""
+}
+
+// newTab starts a headless Chromium of its own for the test, with a fresh
+// profile and nothing that reaches outside this machine, and returns its
+// tab. Everything ends with the test.
+func newTab(t testing.TB, width, height int) context.Context {
+	t.Helper()
+	path := chromiumPath(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium (%s): %v", path, err)
+	}
+	return ctx
+}
+
+// do runs browser actions with a time limit, failing the test on error.
+func do(t testing.TB, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page into T.
+func eval[T any](t testing.TB, ctx context.Context, js string) T {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(c, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v", js, err)
+	}
+	return v
+}
+
+// location is the page's current URL.
+func location(t testing.TB, ctx context.Context) *url.URL {
+	t.Helper()
+	u, err := url.Parse(eval[string](t, ctx, `location.href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// waitJS polls cond (a JavaScript expression) until it is true.
+func waitJS(t testing.TB, ctx context.Context, what, cond string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !eval[bool](t, ctx, "!!("+cond+")") {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s (%s)", timeout, what, cond)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// uiLogin opens a page of the UI, is sent to the login form, fills it in
+// as the admin user and is brought back.
+func uiLogin(t testing.TB, ctx context.Context, baseURL, path string) {
+	t.Helper()
+	do(t, ctx, "opening "+path, chromedp.Navigate(baseURL+path), chromedp.WaitVisible(chromedp.ID("username")))
+	if u := location(t, ctx); u.Path != "/login" || u.Query().Get("next") != path {
+		t.Fatalf("without a session %s leads to %s, want the login page with next=%s", path, u, path)
+	}
+	do(t, ctx, "logging in",
+		chromedp.SendKeys(chromedp.ID("username"), testAdminUser),
+		chromedp.SendKeys(chromedp.ID("password"), testAdminPassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("user-name")),
+	)
+	if u := location(t, ctx); u.Path != strings.SplitN(path, "?", 2)[0] {
+		t.Fatalf("after the login the browser is at %s, want %s", u, path)
+	}
+	if name := eval[string](t, ctx, `document.getElementById('user-name').textContent`); name != testAdminUser {
+		t.Errorf("the nav bar shows the user %q, want %q", name, testAdminUser)
+	}
+}
+
+// panelState is what a dashboard panel element reports about itself.
+type panelState struct {
+	ID      string   `json:"id"`
+	Type    string   `json:"type"`
+	Title   string   `json:"title"`
+	State   string   `json:"state"`
+	Points  int      `json:"points"`
+	Queries []string `json:"queries"`
+	Message string   `json:"message"`
+}
+
+const readPanelsJS = `[...document.querySelectorAll('[data-panel-id]')].map((p) => ({
+	id: p.dataset.panelId, type: p.dataset.panelType, state: p.dataset.state,
+	title: (p.querySelector('.panel-title') || {}).textContent || '',
+	points: Number(p.dataset.points || 0), queries: JSON.parse(p.dataset.queries || '[]'),
+	message: (p.querySelector('.panel-message') || {}).textContent || '' }))`
+
+// openDashboard navigates to a dashboard, opens its collapsed rows and
+// waits until no panel is loading any more.
+func openDashboard(t testing.TB, ctx context.Context, baseURL, path string) []panelState {
+	t.Helper()
+	do(t, ctx, "opening "+path, chromedp.Navigate(baseURL+path))
+	waitJS(t, ctx, "the dashboard's variables", `document.querySelector('.dashboard[data-vars-ready]')`, 30*time.Second)
+	eval[bool](t, ctx, `(document.querySelectorAll('.row-head[aria-expanded="false"]').forEach((b) => b.click()), true)`)
+	return settledPanels(t, ctx)
+}
+
+// settledPanels waits until every panel has drawn and returns them.
+func settledPanels(t testing.TB, ctx context.Context) []panelState {
+	t.Helper()
+	waitJS(t, ctx, "every panel to draw",
+		`document.querySelectorAll('[data-panel-id]').length > 0 && [...document.querySelectorAll('[data-panel-id]')].every((p) => p.dataset.drawn === '1')`,
+		60*time.Second)
+	return eval[[]panelState](t, ctx, readPanelsJS)
+}
+
+// checkAllPanelsDrawData fails for every panel that shows an error, "no
+// data", a placeholder, or draws no data point.
+func checkAllPanelsDrawData(t testing.TB, panels []panelState) {
+	t.Helper()
+	if len(panels) == 0 {
+		t.Fatal("the dashboard shows no panel")
+	}
+	for _, p := range panels {
+		if p.Type == "text" {
+			if p.State != "static" {
+				t.Errorf("text panel %q: state %s", p.Title, p.State)
+			}
+			continue
+		}
+		if p.State != "ok" || p.Points == 0 {
+			t.Errorf("panel %q (%s): state %s, %d data points, message %q, queries %q", p.Title, p.Type, p.State, p.Points, p.Message, p.Queries)
+		}
+	}
+}
+
+// waitRecordedSeries waits until the recording rules have written every
+// recorded series (names with colons) the queries of the dashboard uid
+// use: the built-in aggregation group runs every five minutes.
+func waitRecordedSeries(t testing.TB, baseURL, uid string) {
+	t.Helper()
+	var dash struct {
+		Data struct{ Dashboard json.RawMessage } `json:"data"`
+	}
+	resp, err := adminClient().Get(baseURL + "/api/v1/dashboards/" + uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&dash)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/dashboards/%s: %s %v", uid, resp.Status, err)
+	}
+	names := regexp.MustCompile(`[a-z_]+:[a-z0-9_]+:[a-z0-9_]+`).FindAllString(string(dash.Data.Dashboard), -1)
+	slices.Sort(names)
+	deadline := time.Now().Add(7 * time.Minute)
+	for _, name := range slices.Compact(names) {
+		for {
+			var res struct {
+				Data struct{ Result []any } `json:"data"`
+			}
+			resp, err := adminClient().Get(baseURL + "/api/v1/query?query=" + url.QueryEscape("count("+name+")"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			json.NewDecoder(resp.Body).Decode(&res)
+			resp.Body.Close()
+			if len(res.Data.Result) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the recording rules have not written %s within 7 minutes", name)
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
+}
+
+// startDemoForBrowser starts Vigil with the demo and waits for its six
+// hours of backfill.
+func startDemoForBrowser(t *testing.T) *vigilProcess {
+	t.Helper()
+	p := startVigilProcess(t, "--demo")
+	const up = `count_over_time(up{job="panic-platform",instance="demo-api:8000"}[6h])`
+	waitQueryWithin(t, adminClient(), p.BaseURL, up+" >= 1440", 2*time.Minute)
+	return p
+}
+
+// waitQueryWithin waits up to timeout for query to give one result.
+func waitQueryWithin(t testing.TB, c *http.Client, baseURL, query string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var res struct {
+			Data struct{ Result []any } `json:"data"`
+		}
+		resp, err := c.Get(baseURL + "/api/v1/query?query=" + url.QueryEscape(query))
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if len(res.Data.Result) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query %s gave no result within %s", query, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// importedDashboard is the dashboard the import test uploads: a panel
+// with data, an unknown variable in a title, a query that fails when it
+// runs (Vigil refuses one that does not parse at the import) and a panel
+// type Vigil does not draw.
+const importedDashboard = `{
+  "uid": "browser-import",
+  "title": "Imported from Grafana",
+  "tags": ["imported"],
+  "time": {"from": "now-1h", "to": "now"},
+  "templating": {"list": [
+    {"name": "job", "type": "custom", "query": "panic-platform,vigil", "current": {"text": "panic-platform", "value": "panic-platform"}}
+  ]},
+  "panels": [
+    {"id": 1, "type": "timeseries", "title": "Targets up of $job", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
+     "targets": [{"refId": "A", "expr": "up{job=\"$job\"}", "legendFormat": "{{instance}}"}]},
+    {"id": 2, "type": "stat", "title": "Scrapes of $nosuch", "gridPos": {"x": 12, "y": 0, "w": 6, "h": 8},
+     "targets": [{"refId": "A", "expr": "count(up)", "instant": true}]},
+    {"id": 3, "type": "timeseries", "title": "Failing query", "gridPos": {"x": 18, "y": 0, "w": 6, "h": 8},
+     "targets": [{"refId": "A", "expr": "up + on() up"}]},
+    {"id": 4, "type": "piechart", "title": "Share by job", "gridPos": {"x": 0, "y": 8, "w": 8, "h": 8},
+     "targets": [{"refId": "A", "expr": "count by (job) (up)"}]},
+    {"id": 5, "type": "text", "title": "Notes", "gridPos": {"x": 8, "y": 8, "w": 16, "h": 8},
+     "options": {"mode": "markdown", "content": "## Read me\nThe **job** is $job. <script>window.pwned = true</script> [docs](javascript:alert(1))"}}
+  ]
+}`
+
+// TestBrowserUI drives the UI as a person would, against a Vigil running
+// the demo: log in, import a dashboard, the two built-in dashboards with
+// every panel drawing data, variables, time range, zoom and legend.
+func TestBrowserUI(t *testing.T) {
+	ctx := newTab(t, 1400, 1000)
+	p := startDemoForBrowser(t)
+	browserUI(t, ctx, p.BaseURL)
+}
+
+func browserUI(t *testing.T, ctx context.Context, baseURL string) {
+	p := struct{ BaseURL string }{baseURL}
+	uiLogin(t, ctx, p.BaseURL, "/d/vigil-system-overview")
+
+	t.Run("theme", func(t *testing.T) {
+		before := eval[string](t, ctx, `document.documentElement.dataset.theme`)
+		do(t, ctx, "switching the theme", chromedp.Click(chromedp.ID("theme-toggle")))
+		after := eval[string](t, ctx, `document.documentElement.dataset.theme`)
+		if (before != "dark" && before != "light") || after == before {
+			t.Fatalf("the theme toggle goes from %q to %q", before, after)
+		}
+		do(t, ctx, "reloading", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("theme-toggle")))
+		if again := eval[string](t, ctx, `document.documentElement.dataset.theme`); again != after {
+			t.Errorf("after a reload the theme is %q, want the chosen %q", again, after)
+		}
+	})
+
+	t.Run("import", func(t *testing.T) {
+		do(t, ctx, "opening the import page", chromedp.Navigate(p.BaseURL+"/dashboard/import"), chromedp.WaitVisible(chromedp.ID("import-json")))
+		// A malformed dashboard: the server's error names the field.
+		do(t, ctx, "pasting a bad dashboard", chromedp.SendKeys(chromedp.ID("import-json"), `{"title": "Bad", "panels": "not a list"}`))
+		do(t, ctx, "importing it", chromedp.Click(chromedp.ID("import-submit")), chromedp.WaitVisible(chromedp.ID("import-error")))
+		if msg := eval[string](t, ctx, `document.getElementById('import-error').textContent`); !strings.Contains(msg, "panels") {
+			t.Errorf("the import error does not name the field: %q", msg)
+		}
+		file := t.TempDir() + "/dashboard.json"
+		if err := os.WriteFile(file, []byte(importedDashboard), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		do(t, ctx, "uploading the dashboard file", chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{file}))
+		waitJS(t, ctx, "the file in the text box", `document.getElementById('import-json').value.includes('browser-import')`, 10*time.Second)
+		do(t, ctx, "importing", chromedp.Click(chromedp.ID("import-submit")))
+		waitJS(t, ctx, "the import's answer", `location.pathname === '/d/browser-import' || document.getElementById('import-error')`, 10*time.Second)
+		if u := location(t, ctx); u.Path != "/d/browser-import" {
+			t.Fatalf("the import was refused: %s", eval[string](t, ctx, `document.getElementById('import-error').textContent`))
+		}
+		panels := settledPanels(t, ctx)
+		byID := map[string]panelState{}
+		for _, p := range panels {
+			byID[p.ID] = p
+		}
+		if up := byID["1"]; up.State != "ok" || up.Points == 0 || up.Title != "Targets up of panic-platform" ||
+			!slices.Equal(up.Queries, []string{`up{job="panic-platform"}`}) {
+			t.Errorf("the panel with data: %+v", up)
+		}
+		if st := byID["2"]; st.State != "ok" || st.Title != "Scrapes of $nosuch" {
+			t.Errorf("the panel with an unknown variable in its title: %+v (want the variable as written)", st)
+		}
+		if bad := byID["3"]; bad.State != "error" || !strings.Contains(bad.Message, "many-to-many matching not allowed") {
+			t.Errorf("the panel with a failing query: %+v, want the query's error in the panel", bad)
+		}
+		if pie := byID["4"]; pie.State != "unsupported" || pie.Message != "Panel type 'piechart' is not supported by Vigil" {
+			t.Errorf("the piechart panel: %+v, want the placeholder", pie)
+		}
+		text := eval[string](t, ctx, `document.querySelector('[data-panel-id="5"] .markdown').innerHTML`)
+		if !strings.Contains(text, "<h2>Read me</h2>") || !strings.Contains(text, "<strong>job</strong> is panic-platform") ||
+			strings.Contains(text, "<script") || strings.Contains(text, `href="javascript`) || eval[bool](t, ctx, `window.pwned === true`) {
+			t.Errorf("the text panel's markdown: %s", text)
+		}
+	})
+
+	t.Run("system overview", func(t *testing.T) {
+		panels := openDashboard(t, ctx, p.BaseURL, "/d/vigil-system-overview?from=now-6h&to=now")
+		checkAllPanelsDrawData(t, panels)
+
+		// A quick range from the time picker goes into the URL.
+		do(t, ctx, "choosing the last 3 hours", chromedp.Click(chromedp.ID("time-picker")),
+			chromedp.Click(chromedp.Search(`//button[text()="Last 3 hours"]`)))
+		waitJS(t, ctx, "from=now-3h in the URL", `new URLSearchParams(location.search).get('from') === 'now-3h'`, 10*time.Second)
+		settledPanels(t, ctx)
+
+		// A click on a legend entry hides its series; another shows it.
+		legend := `document.querySelector('[data-panel-type="timeseries"] .legend-item')`
+		do(t, ctx, "toggling a series", chromedp.Click(chromedp.CSS(`[data-panel-type="timeseries"] .legend-item`)))
+		if pressed := eval[string](t, ctx, legend+`.getAttribute('aria-pressed')`); pressed != "false" {
+			t.Errorf("after a click the legend entry is aria-pressed=%s, want false", pressed)
+		}
+		do(t, ctx, "toggling it back", chromedp.Click(chromedp.CSS(`[data-panel-type="timeseries"] .legend-item`)))
+
+		// Dragging across a chart zooms: absolute from and to in the URL.
+		box := eval[[]float64](t, ctx, `(() => { const r = document.querySelector('[data-panel-type="timeseries"] .u-over').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
+		y := box[1] + box[3]/2
+		do(t, ctx, "dragging across a chart", chromedp.DragAndDropXY(box[0]+box[2]*0.3, y, box[0]+box[2]*0.6, y, 8))
+		waitJS(t, ctx, "absolute from and to in the URL", `/^\d{13}$/.test(new URLSearchParams(location.search).get('from') || '')`, 10*time.Second)
+		u := location(t, ctx)
+		var from, to int64
+		fmt.Sscan(u.Query().Get("from"), &from)
+		fmt.Sscan(u.Query().Get("to"), &to)
+		if span := time.Duration(to-from) * time.Millisecond; span < 40*time.Minute || span > 80*time.Minute {
+			t.Errorf("a drag over 30%% of 3 hours zooms to %s (%s)", span, u)
+		}
+		checkAllPanelsDrawData(t, settledPanels(t, ctx))
+	})
+
+	t.Run("business metrics", func(t *testing.T) {
+		waitRecordedSeries(t, p.BaseURL, "vigil-business-metrics")
+		panels := openDashboard(t, ctx, p.BaseURL, "/d/vigil-business-metrics?from=now-6h&to=now")
+		checkAllPanelsDrawData(t, panels)
+
+		// One zone instead of all: the URL holds it and the panels run the
+		// new queries.
+		do(t, ctx, "opening the zone picker", chromedp.Click(chromedp.ID("var-zone")))
+		do(t, ctx, "choosing harbor", chromedp.Click(chromedp.Search(`//ul[contains(@class,"var-options")]//label[normalize-space()="harbor"]/input`)))
+		waitJS(t, ctx, "var-zone=harbor in the URL", `new URLSearchParams(location.search).getAll('var-zone').join() === 'harbor'`, 10*time.Second)
+		waitJS(t, ctx, "the panels to query harbor",
+			`[...document.querySelectorAll('[data-panel-id]')].some((p) => JSON.parse(p.dataset.queries || '[]').some((q) => q.includes('zone=~"harbor"')))`, 10*time.Second)
+		panels = settledPanels(t, ctx)
+		checkAllPanelsDrawData(t, panels)
+		for _, p := range panels {
+			for _, q := range p.Queries {
+				if strings.Contains(q, "$zone") || strings.Contains(q, `zone=~".*"`) {
+					t.Errorf("panel %q still queries all zones: %s", p.Title, q)
+				}
+			}
+		}
+	})
+}

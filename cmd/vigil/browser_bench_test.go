@@ -54,24 +54,24 @@ func BenchmarkBusinessMetricsDashboard(b *testing.B) {
 	backfillDemo(b, dataDir, now.Add(-24*time.Hour), now.Add(-6*time.Hour))
 	p := startVigilProcess(b, "--demo", "--data-dir="+dataDir)
 	const up = `count_over_time(up{job="panic-platform",instance="demo-api:8000"}[24h])`
-	waitQueryWithin(b, adminClient(), p.BaseURL, up+" >= 5700", 3*time.Minute)
+	pagesWaitQuery(b, p.BaseURL, up+" >= 5700", 3*time.Minute)
 	waitRecordedSeries(b, p.BaseURL, "vigil-business-metrics")
 
-	ctx := newTab(b, 1400, 1000)
-	uiLogin(b, ctx, p.BaseURL, "/d/vigil-business-metrics?from=now-24h&to=now")
+	ctx := pagesTab(b, 1400, 1000)
+	pagesLogin(b, ctx, p.BaseURL, "/d/vigil-business-metrics?from=now-24h&to=now")
 	settledPanels(b, ctx)
 
 	var total, queries float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		do(b, ctx, "opening the dashboard", chromedp.Navigate(p.BaseURL+"/d/vigil-business-metrics?from=now-24h&to=now"))
-		waitJS(b, ctx, "the dashboard to be drawn", `document.querySelector('.dashboard[data-drawn-ms]')`, 60*time.Second)
-		ms, err := strconv.ParseFloat(eval[string](b, ctx, `document.querySelector('.dashboard').dataset.drawnMs`), 64)
+		pagesDo(b, ctx, "opening the dashboard", chromedp.Navigate(p.BaseURL+"/d/vigil-business-metrics?from=now-24h&to=now"))
+		pagesWait(b, ctx, "the dashboard to be drawn", `document.querySelector('.dashboard[data-drawn-ms]')`, 60*time.Second)
+		ms, err := strconv.ParseFloat(pagesEval[string](b, ctx, `document.querySelector('.dashboard').dataset.drawnMs`), 64)
 		if err != nil {
 			b.Fatal(err)
 		}
 		// When the last query's answer arrived: the rest is drawing.
-		q := eval[float64](b, ctx, `Math.max(...performance.getEntriesByType('resource').filter((e) => /\/api\/v1\/query/.test(e.name)).map((e) => e.responseEnd))`)
+		q := pagesEval[float64](b, ctx, `Math.max(...performance.getEntriesByType('resource').filter((e) => /\/api\/v1\/query/.test(e.name)).map((e) => e.responseEnd))`)
 		b.Logf("drawn %.0f ms after navigation; the last query answered at %.0f ms", ms, q)
 		total += ms
 		queries += q
@@ -97,10 +97,10 @@ func TestUIScreenshots(t *testing.T) {
 	}
 	p := startDemoForBrowser(t)
 	waitRecordedSeries(t, p.BaseURL, "vigil-business-metrics")
-	ctx := newTab(t, 1400, 1000)
-	uiLogin(t, ctx, p.BaseURL, "/")
+	ctx := pagesTab(t, 1400, 1000)
+	pagesLogin(t, ctx, p.BaseURL, "/")
 	// The screenshots show the light theme whatever the system prefers.
-	eval[bool](t, ctx, `(localStorage.setItem('vigil.theme', 'light'), true)`)
+	pagesEval[bool](t, ctx, `(localStorage.setItem('vigil.theme', 'light'), true)`)
 	for _, uid := range []string{"vigil-system-overview", "vigil-business-metrics"} {
 		checkAllPanelsDrawData(t, openDashboard(t, ctx, p.BaseURL, "/d/"+uid+"?from=now-6h&to=now"))
 		// Let the charts settle their last frame and hide the cursor.

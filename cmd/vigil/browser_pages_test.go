@@ -78,7 +78,7 @@ func silenceByID(t *testing.T, baseURL, id string) apiSilence {
 // pagesWaitQuery polls an instant query until it has a result, for up to
 // timeout: the first self-scrape comes within a scrape interval (15s)
 // after the start, later on a loaded machine.
-func pagesWaitQuery(t *testing.T, baseURL, query string, timeout time.Duration) {
+func pagesWaitQuery(t testing.TB, baseURL, query string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

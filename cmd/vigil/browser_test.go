@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -22,119 +20,6 @@ import (
 // The web UI in a real headless Chromium (Debian's chromium package;
 // .ci/run installs it), driven through the DevTools protocol against the
 // real binary.
-
-// chromiumPath finds Chromium. Without it the browser tests cannot run:
-// under CI (CI set) that fails the test, elsewhere it skips with a note.
-func chromiumPath(t testing.TB) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the browser tests need Chromium at /usr/bin/chromium: install Debian's chromium package (.ci/run does)")
-	}
-	t.Skip("Chromium is not installed (/usr/bin/chromium): apt-get install chromium to run the browser tests")
-	return ""
-}
-
-// newTab starts a headless Chromium of its own for the test, with a fresh
-// profile and nothing that reaches outside this machine, and returns its
-// tab. Everything ends with the test.
-func newTab(t testing.TB, width, height int) context.Context {
-	t.Helper()
-	path := chromiumPath(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(width, height),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium (%s): %v", path, err)
-	}
-	return ctx
-}
-
-// do runs browser actions with a time limit, failing the test on error.
-func do(t testing.TB, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := chromedp.Do(c, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// eval evaluates a JavaScript expression in the page into T.
-func eval[T any](t testing.TB, ctx context.Context, js string) T {
-	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(c, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("evaluating %s: %v", js, err)
-	}
-	return v
-}
-
-// location is the page's current URL.
-func location(t testing.TB, ctx context.Context) *url.URL {
-	t.Helper()
-	u, err := url.Parse(eval[string](t, ctx, `location.href`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
-// waitJS polls cond (a JavaScript expression) until it is true.
-func waitJS(t testing.TB, ctx context.Context, what, cond string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !eval[bool](t, ctx, "!!("+cond+")") {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s (%s)", timeout, what, cond)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// uiLogin opens a page of the UI, is sent to the login form, fills it in
-// as the admin user and is brought back.
-func uiLogin(t testing.TB, ctx context.Context, baseURL, path string) {
-	t.Helper()
-	do(t, ctx, "opening "+path, chromedp.Navigate(baseURL+path), chromedp.WaitVisible(chromedp.ID("username")))
-	if u := location(t, ctx); u.Path != "/login" || u.Query().Get("next") != path {
-		t.Fatalf("without a session %s leads to %s, want the login page with next=%s", path, u, path)
-	}
-	do(t, ctx, "logging in",
-		chromedp.SendKeys(chromedp.ID("username"), testAdminUser),
-		chromedp.SendKeys(chromedp.ID("password"), testAdminPassword),
-		chromedp.Submit(chromedp.ID("password")),
-		chromedp.WaitVisible(chromedp.ID("user-name")),
-	)
-	if u := location(t, ctx); u.Path != strings.SplitN(path, "?", 2)[0] {
-		t.Fatalf("after the login the browser is at %s, want %s", u, path)
-	}
-	if name := eval[string](t, ctx, `document.getElementById('user-name').textContent`); name != testAdminUser {
-		t.Errorf("the nav bar shows the user %q, want %q", name, testAdminUser)
-	}
-}
 
 // panelState is what a dashboard panel element reports about itself.
 type panelState struct {
@@ -157,19 +42,19 @@ const readPanelsJS = `[...document.querySelectorAll('[data-panel-id]')].map((p) 
 // waits until no panel is loading any more.
 func openDashboard(t testing.TB, ctx context.Context, baseURL, path string) []panelState {
 	t.Helper()
-	do(t, ctx, "opening "+path, chromedp.Navigate(baseURL+path))
-	waitJS(t, ctx, "the dashboard's variables", `document.querySelector('.dashboard[data-vars-ready]')`, 30*time.Second)
-	eval[bool](t, ctx, `(document.querySelectorAll('.row-head[aria-expanded="false"]').forEach((b) => b.click()), true)`)
+	pagesDo(t, ctx, "opening "+path, chromedp.Navigate(baseURL+path))
+	pagesWait(t, ctx, "the dashboard's variables", `document.querySelector('.dashboard[data-vars-ready]')`, 30*time.Second)
+	pagesEval[bool](t, ctx, `(document.querySelectorAll('.row-head[aria-expanded="false"]').forEach((b) => b.click()), true)`)
 	return settledPanels(t, ctx)
 }
 
 // settledPanels waits until every panel has drawn and returns them.
 func settledPanels(t testing.TB, ctx context.Context) []panelState {
 	t.Helper()
-	waitJS(t, ctx, "every panel to draw",
+	pagesWait(t, ctx, "every panel to draw",
 		`document.querySelectorAll('[data-panel-id]').length > 0 && [...document.querySelectorAll('[data-panel-id]')].every((p) => p.dataset.drawn === '1')`,
 		60*time.Second)
-	return eval[[]panelState](t, ctx, readPanelsJS)
+	return pagesEval[[]panelState](t, ctx, readPanelsJS)
 }
 
 // checkAllPanelsDrawData fails for every panel that shows an error, "no
@@ -194,7 +79,7 @@ func checkAllPanelsDrawData(t testing.TB, panels []panelState) {
 
 // waitRecordedSeries waits until the recording rules have written every
 // recorded series (names with colons) the queries of the dashboard uid
-// use: the built-in aggregation group runs every five minutes.
+// use: Vigil records them over the demo's backfill once it is written.
 func waitRecordedSeries(t testing.TB, baseURL, uid string) {
 	t.Helper()
 	var dash struct {
@@ -211,26 +96,8 @@ func waitRecordedSeries(t testing.TB, baseURL, uid string) {
 	}
 	names := regexp.MustCompile(`[a-z_]+:[a-z0-9_]+:[a-z0-9_]+`).FindAllString(string(dash.Data.Dashboard), -1)
 	slices.Sort(names)
-	deadline := time.Now().Add(7 * time.Minute)
 	for _, name := range slices.Compact(names) {
-		for {
-			var res struct {
-				Data struct{ Result []any } `json:"data"`
-			}
-			resp, err := adminClient().Get(baseURL + "/api/v1/query?query=" + url.QueryEscape("count("+name+")"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			json.NewDecoder(resp.Body).Decode(&res)
-			resp.Body.Close()
-			if len(res.Data.Result) > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the recording rules have not written %s within 7 minutes", name)
-			}
-			time.Sleep(2 * time.Second)
-		}
+		pagesWaitQuery(t, baseURL, "count("+name+")", 2*time.Minute)
 	}
 }
 
@@ -240,32 +107,8 @@ func startDemoForBrowser(t *testing.T) *vigilProcess {
 	t.Helper()
 	p := startVigilProcess(t, "--demo")
 	const up = `count_over_time(up{job="panic-platform",instance="demo-api:8000"}[6h])`
-	waitQueryWithin(t, adminClient(), p.BaseURL, up+" >= 1440", 2*time.Minute)
+	pagesWaitQuery(t, p.BaseURL, up+" >= 1440", 2*time.Minute)
 	return p
-}
-
-// waitQueryWithin waits up to timeout for query to give one result.
-func waitQueryWithin(t testing.TB, c *http.Client, baseURL, query string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		var res struct {
-			Data struct{ Result []any } `json:"data"`
-		}
-		resp, err := c.Get(baseURL + "/api/v1/query?query=" + url.QueryEscape(query))
-		if err != nil {
-			t.Fatal(err)
-		}
-		json.NewDecoder(resp.Body).Decode(&res)
-		resp.Body.Close()
-		if len(res.Data.Result) == 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("query %s gave no result within %s", query, timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // importedDashboard is the dashboard the import test uploads: a panel
@@ -298,46 +141,49 @@ const importedDashboard = `{
 // the demo: log in, import a dashboard, the two built-in dashboards with
 // every panel drawing data, variables, time range, zoom and legend.
 func TestBrowserUI(t *testing.T) {
-	ctx := newTab(t, 1400, 1000)
+	ctx := pagesTab(t, 1400, 1000)
 	p := startDemoForBrowser(t)
 	browserUI(t, ctx, p.BaseURL)
 }
 
 func browserUI(t *testing.T, ctx context.Context, baseURL string) {
 	p := struct{ BaseURL string }{baseURL}
-	uiLogin(t, ctx, p.BaseURL, "/d/vigil-system-overview")
+	pagesLogin(t, ctx, p.BaseURL, "/d/vigil-system-overview")
+	if name := pagesEval[string](t, ctx, `document.getElementById('user-name').textContent`); name != testAdminUser {
+		t.Errorf("the nav bar shows the user %q, want %q", name, testAdminUser)
+	}
 
 	t.Run("theme", func(t *testing.T) {
-		before := eval[string](t, ctx, `document.documentElement.dataset.theme`)
-		do(t, ctx, "switching the theme", chromedp.Click(chromedp.ID("theme-toggle")))
-		after := eval[string](t, ctx, `document.documentElement.dataset.theme`)
+		before := pagesEval[string](t, ctx, `document.documentElement.dataset.theme`)
+		pagesDo(t, ctx, "switching the theme", chromedp.Click(chromedp.ID("theme-toggle")))
+		after := pagesEval[string](t, ctx, `document.documentElement.dataset.theme`)
 		if (before != "dark" && before != "light") || after == before {
 			t.Fatalf("the theme toggle goes from %q to %q", before, after)
 		}
-		do(t, ctx, "reloading", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("theme-toggle")))
-		if again := eval[string](t, ctx, `document.documentElement.dataset.theme`); again != after {
+		pagesDo(t, ctx, "reloading", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("theme-toggle")))
+		if again := pagesEval[string](t, ctx, `document.documentElement.dataset.theme`); again != after {
 			t.Errorf("after a reload the theme is %q, want the chosen %q", again, after)
 		}
 	})
 
 	t.Run("import", func(t *testing.T) {
-		do(t, ctx, "opening the import page", chromedp.Navigate(p.BaseURL+"/dashboard/import"), chromedp.WaitVisible(chromedp.ID("import-json")))
+		pagesDo(t, ctx, "opening the import page", chromedp.Navigate(p.BaseURL+"/dashboard/import"), chromedp.WaitVisible(chromedp.ID("import-json")))
 		// A malformed dashboard: the server's error names the field.
-		do(t, ctx, "pasting a bad dashboard", chromedp.SendKeys(chromedp.ID("import-json"), `{"title": "Bad", "panels": "not a list"}`))
-		do(t, ctx, "importing it", chromedp.Click(chromedp.ID("import-submit")), chromedp.WaitVisible(chromedp.ID("import-error")))
-		if msg := eval[string](t, ctx, `document.getElementById('import-error').textContent`); !strings.Contains(msg, "panels") {
+		pagesDo(t, ctx, "pasting a bad dashboard", chromedp.SendKeys(chromedp.ID("import-json"), `{"title": "Bad", "panels": "not a list"}`))
+		pagesDo(t, ctx, "importing it", chromedp.Click(chromedp.ID("import-submit")), chromedp.WaitVisible(chromedp.ID("import-error")))
+		if msg := pagesEval[string](t, ctx, `document.getElementById('import-error').textContent`); !strings.Contains(msg, "panels") {
 			t.Errorf("the import error does not name the field: %q", msg)
 		}
 		file := t.TempDir() + "/dashboard.json"
 		if err := os.WriteFile(file, []byte(importedDashboard), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		do(t, ctx, "uploading the dashboard file", chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{file}))
-		waitJS(t, ctx, "the file in the text box", `document.getElementById('import-json').value.includes('browser-import')`, 10*time.Second)
-		do(t, ctx, "importing", chromedp.Click(chromedp.ID("import-submit")))
-		waitJS(t, ctx, "the import's answer", `location.pathname === '/d/browser-import' || document.getElementById('import-error')`, 10*time.Second)
-		if u := location(t, ctx); u.Path != "/d/browser-import" {
-			t.Fatalf("the import was refused: %s", eval[string](t, ctx, `document.getElementById('import-error').textContent`))
+		pagesDo(t, ctx, "uploading the dashboard file", chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{file}))
+		pagesWait(t, ctx, "the file in the text box", `document.getElementById('import-json').value.includes('browser-import')`, 10*time.Second)
+		pagesDo(t, ctx, "importing", chromedp.Click(chromedp.ID("import-submit")))
+		pagesWait(t, ctx, "the import's answer", `location.pathname === '/d/browser-import' || document.getElementById('import-error')`, 10*time.Second)
+		if u := pagesLocation(t, ctx); u.Path != "/d/browser-import" {
+			t.Fatalf("the import was refused: %s", pagesEval[string](t, ctx, `document.getElementById('import-error').textContent`))
 		}
 		panels := settledPanels(t, ctx)
 		byID := map[string]panelState{}
@@ -357,9 +203,9 @@ func browserUI(t *testing.T, ctx context.Context, baseURL string) {
 		if pie := byID["4"]; pie.State != "unsupported" || pie.Message != "Panel type 'piechart' is not supported by Vigil" {
 			t.Errorf("the piechart panel: %+v, want the placeholder", pie)
 		}
-		text := eval[string](t, ctx, `document.querySelector('[data-panel-id="5"] .markdown').innerHTML`)
+		text := pagesEval[string](t, ctx, `document.querySelector('[data-panel-id="5"] .markdown').innerHTML`)
 		if !strings.Contains(text, "<h2>Read me</h2>") || !strings.Contains(text, "<strong>job</strong> is panic-platform") ||
-			strings.Contains(text, "<script") || strings.Contains(text, `href="javascript`) || eval[bool](t, ctx, `window.pwned === true`) {
+			strings.Contains(text, "<script") || strings.Contains(text, `href="javascript`) || pagesEval[bool](t, ctx, `window.pwned === true`) {
 			t.Errorf("the text panel's markdown: %s", text)
 		}
 	})
@@ -369,25 +215,25 @@ func browserUI(t *testing.T, ctx context.Context, baseURL string) {
 		checkAllPanelsDrawData(t, panels)
 
 		// A quick range from the time picker goes into the URL.
-		do(t, ctx, "choosing the last 3 hours", chromedp.Click(chromedp.ID("time-picker")),
+		pagesDo(t, ctx, "choosing the last 3 hours", chromedp.Click(chromedp.ID("time-picker")),
 			chromedp.Click(chromedp.Search(`//button[text()="Last 3 hours"]`)))
-		waitJS(t, ctx, "from=now-3h in the URL", `new URLSearchParams(location.search).get('from') === 'now-3h'`, 10*time.Second)
+		pagesWait(t, ctx, "from=now-3h in the URL", `new URLSearchParams(location.search).get('from') === 'now-3h'`, 10*time.Second)
 		settledPanels(t, ctx)
 
 		// A click on a legend entry hides its series; another shows it.
 		legend := `document.querySelector('[data-panel-type="timeseries"] .legend-item')`
-		do(t, ctx, "toggling a series", chromedp.Click(chromedp.CSS(`[data-panel-type="timeseries"] .legend-item`)))
-		if pressed := eval[string](t, ctx, legend+`.getAttribute('aria-pressed')`); pressed != "false" {
+		pagesDo(t, ctx, "toggling a series", chromedp.Click(chromedp.CSS(`[data-panel-type="timeseries"] .legend-item`)))
+		if pressed := pagesEval[string](t, ctx, legend+`.getAttribute('aria-pressed')`); pressed != "false" {
 			t.Errorf("after a click the legend entry is aria-pressed=%s, want false", pressed)
 		}
-		do(t, ctx, "toggling it back", chromedp.Click(chromedp.CSS(`[data-panel-type="timeseries"] .legend-item`)))
+		pagesDo(t, ctx, "toggling it back", chromedp.Click(chromedp.CSS(`[data-panel-type="timeseries"] .legend-item`)))
 
 		// Dragging across a chart zooms: absolute from and to in the URL.
-		box := eval[[]float64](t, ctx, `(() => { const r = document.querySelector('[data-panel-type="timeseries"] .u-over').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
+		box := pagesEval[[]float64](t, ctx, `(() => { const r = document.querySelector('[data-panel-type="timeseries"] .u-over').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
 		y := box[1] + box[3]/2
-		do(t, ctx, "dragging across a chart", chromedp.DragAndDropXY(box[0]+box[2]*0.3, y, box[0]+box[2]*0.6, y, 8))
-		waitJS(t, ctx, "absolute from and to in the URL", `/^\d{13}$/.test(new URLSearchParams(location.search).get('from') || '')`, 10*time.Second)
-		u := location(t, ctx)
+		pagesDo(t, ctx, "dragging across a chart", chromedp.DragAndDropXY(box[0]+box[2]*0.3, y, box[0]+box[2]*0.6, y, 8))
+		pagesWait(t, ctx, "absolute from and to in the URL", `/^\d{13}$/.test(new URLSearchParams(location.search).get('from') || '')`, 10*time.Second)
+		u := pagesLocation(t, ctx)
 		var from, to int64
 		fmt.Sscan(u.Query().Get("from"), &from)
 		fmt.Sscan(u.Query().Get("to"), &to)
@@ -404,10 +250,10 @@ func browserUI(t *testing.T, ctx context.Context, baseURL string) {
 
 		// One zone instead of all: the URL holds it and the panels run the
 		// new queries.
-		do(t, ctx, "opening the zone picker", chromedp.Click(chromedp.ID("var-zone")))
-		do(t, ctx, "choosing harbor", chromedp.Click(chromedp.Search(`//ul[contains(@class,"var-options")]//label[normalize-space()="harbor"]/input`)))
-		waitJS(t, ctx, "var-zone=harbor in the URL", `new URLSearchParams(location.search).getAll('var-zone').join() === 'harbor'`, 10*time.Second)
-		waitJS(t, ctx, "the panels to query harbor",
+		pagesDo(t, ctx, "opening the zone picker", chromedp.Click(chromedp.ID("var-zone")))
+		pagesDo(t, ctx, "choosing harbor", chromedp.Click(chromedp.Search(`//ul[contains(@class,"var-options")]//label[normalize-space()="harbor"]/input`)))
+		pagesWait(t, ctx, "var-zone=harbor in the URL", `new URLSearchParams(location.search).getAll('var-zone').join() === 'harbor'`, 10*time.Second)
+		pagesWait(t, ctx, "the panels to query harbor",
 			`[...document.querySelectorAll('[data-panel-id]')].some((p) => JSON.parse(p.dataset.queries || '[]').some((q) => q.includes('zone=~"harbor"')))`, 10*time.Second)
 		panels = settledPanels(t, ctx)
 		checkAllPanelsDrawData(t, panels)

@@ -148,7 +148,7 @@ func TestBrowserUI(t *testing.T) {
 
 func browserUI(t *testing.T, ctx context.Context, baseURL string) {
 	p := struct{ BaseURL string }{baseURL}
-	pagesLogin(t, ctx, p.BaseURL, "/d/vigil-system-overview")
+	pagesLogin(t, ctx, p.BaseURL, "/d/vigil-system-overview", testAdminUser, testAdminPassword)
 	if name := pagesEval[string](t, ctx, `document.getElementById('user-name').textContent`); name != testAdminUser {
 		t.Errorf("the nav bar shows the user %q, want %q", name, testAdminUser)
 	}

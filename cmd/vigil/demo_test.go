@@ -25,6 +25,10 @@ func TestDemo(t *testing.T) {
 	// Six hours every 15 s is 1,441 samples; the backfill is done when
 	// they are all there.
 	const up = `count_over_time(up{job="panic-platform",instance="demo-api:8000"}[6h])`
+	// On a loaded machine the backfill takes longer than waitQuery waits.
+	waitFor(t, 90*time.Second, "the demo's backfill", func() bool {
+		return strings.Contains(p.Stderr(), `msg="demo backfill done`)
+	})
 	waitQuery(t, c, p.BaseURL, up+" >= 1440", "")
 	waitQuery(t, c, p.BaseURL, `count(count by (zone) (panic_requests_total))`, "5")
 	waitQuery(t, c, p.BaseURL, `count(count by (firm_id) (panic_request_response_time_seconds_count))`, "10")
@@ -33,7 +37,7 @@ func TestDemo(t *testing.T) {
 	p.Stop()
 
 	p = startVigilProcess(t, "--demo", "--demo-backfill=6h", "--data-dir="+dataDir)
-	waitFor(t, 60*time.Second, "the resumed demo's backfill", func() bool {
+	waitFor(t, 90*time.Second, "the resumed demo's backfill", func() bool {
 		return strings.Contains(p.Stderr(), `msg="demo backfill done`)
 	})
 	if !strings.Contains(p.Stderr(), `msg="resuming the simulated Panic platform"`) {

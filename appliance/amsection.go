@@ -3,6 +3,7 @@ package appliance
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -71,6 +72,7 @@ func (s AlertmanagerSection) Parse() (*notify.Config, error) {
 	c, err := notify.Parse(s.YAML)
 	if err == nil {
 		c.File = s.File
+		c.ResolvePaths(filepath.Dir(s.File))
 		_, err = notify.CheckTemplates(c)
 	}
 	if err != nil {

@@ -255,7 +255,37 @@ func LoadFile(file string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	c.File = file
+	c.ResolvePaths(filepath.Dir(file))
 	return c, nil
+}
+
+// ResolvePaths makes the relative file paths of the receivers'
+// http_config (ca_file, cert_file, key_file, password_file,
+// credentials_file) absolute against dir, the config file's folder, as
+// Alertmanager does. Templates are resolved when they are read
+// (TemplateFiles); the smtp_* and *_file secrets of the receivers stay as
+// written, relative to the working directory, as in Alertmanager.
+func (c *Config) ResolvePaths(dir string) {
+	if c.Global != nil && c.Global.HTTPConfig != nil {
+		c.Global.HTTPConfig.resolvePaths(dir)
+	}
+	for _, r := range c.Receivers {
+		for _, w := range r.WebhookConfigs {
+			if w.HTTPConfig != nil {
+				w.HTTPConfig.resolvePaths(dir)
+			}
+		}
+		for _, sc := range r.SlackConfigs {
+			if sc.HTTPConfig != nil {
+				sc.HTTPConfig.resolvePaths(dir)
+			}
+		}
+		for _, pd := range r.PagerdutyConfigs {
+			if pd.HTTPConfig != nil {
+				pd.HTTPConfig.resolvePaths(dir)
+			}
+		}
+	}
 }
 
 // Parse reads and validates an alertmanager.yml's contents: unknown fields,

@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +103,33 @@ func TestConfigYAMLHidesSecrets(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("ConfigYAML lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// Relative http_config files are taken from the config's folder, as
+// Alertmanager takes them; smtp secrets stay as written.
+func TestLoadFileResolvesHTTPConfigPaths(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "alertmanager.yml")
+	os.WriteFile(file, []byte(`global:
+  smtp_smarthost: 'mail:25'
+  smtp_from: a@example.com
+  smtp_auth_password_file: smtp-password
+route: {receiver: a}
+receivers:
+  - name: a
+    webhook_configs: [{url: 'https://hook.example/', http_config: {tls_config: {ca_file: certs/ca.pem}, basic_auth: {username: u, password_file: /etc/hook-password}}}]
+    email_configs: [{to: b@example.com}]
+`), 0o644)
+	c, err := LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Receivers[0].WebhookConfigs[0].HTTPConfig
+	if h.TLSConfig.CAFile != filepath.Join(dir, "certs/ca.pem") || h.BasicAuth.PasswordFile != "/etc/hook-password" {
+		t.Errorf("ca_file %q, password_file %q", h.TLSConfig.CAFile, h.BasicAuth.PasswordFile)
+	}
+	if got := c.Receivers[0].EmailConfigs[0].AuthPasswordFile; got != "smtp-password" {
+		t.Errorf("auth_password_file = %q, want it as written", got)
 	}
 }

@@ -303,6 +303,14 @@ func TestBrowserPages(t *testing.T) {
 		if tab := pagesLocation(t, ctx).Query().Get("tab"); tab != "table" {
 			t.Errorf("the URL has tab=%q", tab)
 		}
+
+		// Every series of Vigil's own metrics: too many to draw, so the
+		// graph takes the first 200 and says so.
+		pagesDo(t, ctx, "graphing every series", chromedp.Navigate(p.BaseURL+"/explore?from=now-5m&to=now&expr="+url.QueryEscape(`{job="vigil"}`)))
+		pagesWait(t, ctx, "the capped graph drawn", `document.querySelector('#explore-graph[data-drawn="1"]') && document.getElementById('explore-graph-capped')`, 30*time.Second)
+		if n := pagesEval[int](t, ctx, `Number(document.getElementById('explore-graph').dataset.series)`); n != 200 {
+			t.Errorf("the capped graph draws %d series, want 200", n)
+		}
 	})
 
 	t.Run("explore completion", func(t *testing.T) {

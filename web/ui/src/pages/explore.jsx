@@ -25,6 +25,10 @@ const tabs = [
 // Prometheus refuses more points per series than this.
 const maxPoints = 11000;
 
+// More series than this make a graph nobody can read, and slow to draw;
+// the table shows them all.
+const maxGraphSeries = 200;
+
 /** autoStep is the step (ms) of a range query over span ms: about 600 points, rounded as Grafana does, at least 1s. */
 export function autoStep(spanMs) {
   return Math.max(roundInterval(spanMs / 600), 1000, Math.ceil(spanMs / maxPoints / 1000) * 1000);
@@ -143,8 +147,6 @@ function Result({ tab, expr, range, stepParam, runs, onJump }) {
     ? runQuery('/api/v1/query_range', { query: expr, start: range.start / 1000, end: range.end / 1000, step: stepMs / 1000, stats: 'all' }, signal)
     : runQuery('/api/v1/query', { query: expr, time: range.end / 1000, stats: 'all' }, signal)),
   [expr, kind, range.start, range.end, stepMs, runs]);
-  // Which answer the chart has drawn (data-drawn, for tests and tools).
-  const [drawnFor, setDrawnFor] = useState(null);
 
   const pos = res.error ? parseErrorPosition(res.error) : null;
   const data = res.data && res.data.body.data;
@@ -163,15 +165,7 @@ function Result({ tab, expr, range, stepParam, runs, onJump }) {
           <Stats res={res.data} kind={kind} stepMs={kind === 'range' ? stepMs : 0} />
           {(res.data.body.warnings || []).map((w) => <p key={w} class="alert-box pg-warning">Warning: {w}</p>)}
           {(res.data.body.infos || []).map((w) => <p key={w} class="alert-box pg-info">Info: {w}</p>)}
-          {tab === 'graph' && (result.length === 0
-            ? <div class="pg-empty" id="explore-no-data" data-empty="">No data in this range: the expression selects no series between {formatTime(range.start)} and {formatTime(range.end)}.</div>
-            : (
-              <div class="pg-graph" id="explore-graph" data-series={result.length} data-points={result.reduce((n, r) => n + (r.values || []).length, 0)}
-                data-drawn={drawnFor === res.data ? '1' : undefined}>
-                <TimeChart result={result} start={range.start} end={range.end} step={stepMs}
-                  onZoom={(a, b) => setQuery({ from: String(a), to: String(b) })} onDrawn={() => setDrawnFor(res.data)} />
-              </div>
-            ))}
+          {tab === 'graph' && <Graph result={result} range={range} stepMs={stepMs} />}
           {tab === 'table' && <ResultTable data={data} />}
           {tab === 'json' && (
             <>
@@ -185,6 +179,35 @@ function Result({ tab, expr, range, stepParam, runs, onJump }) {
         </>
       )}
     </div>
+  );
+}
+
+// Graph draws a range query's matrix, at most maxGraphSeries series of it.
+function Graph({ result, range, stepMs }) {
+  const shown = useMemo(() => (result.length > maxGraphSeries ? result.slice(0, maxGraphSeries) : result), [result]);
+  // Which result the chart has drawn (data-drawn, for tests and tools).
+  const [drawnFor, setDrawnFor] = useState(null);
+  if (result.length === 0) {
+    return (
+      <div class="pg-empty" id="explore-no-data" data-empty="">
+        No data in this range: the expression selects no series between {formatTime(range.start)} and {formatTime(range.end)}.
+      </div>
+    );
+  }
+  return (
+    <>
+      {result.length > maxGraphSeries && (
+        <p class="alert-box pg-warning" id="explore-graph-capped">
+          The graph shows the first {maxGraphSeries} of {result.length.toLocaleString()} series: narrow the query (a label matcher, an
+          aggregation such as <code>topk(10, …)</code>), or see every series in the Table.
+        </p>
+      )}
+      <div class="pg-graph" id="explore-graph" data-series={shown.length} data-points={shown.reduce((n, r) => n + (r.values || []).length, 0)}
+        data-drawn={drawnFor === shown ? '1' : undefined}>
+        <TimeChart result={shown} start={range.start} end={range.end} step={stepMs}
+          onZoom={(a, b) => setQuery({ from: String(a), to: String(b) })} onDrawn={() => setDrawnFor(shown)} />
+      </div>
+    </>
   );
 }
 

@@ -510,11 +510,16 @@ func (a *Appliance) waitIdle(timeout time.Duration) bool {
 
 // Reload re-reads the --config file, keeping the flags given on the
 // command line in force. A configuration that does not load or validate
-// is rejected and the running one kept. Nothing is reloadable in place yet:
-// Reload reports settings that changed as needing a restart.
+// is rejected and the running one kept. The components reload in place,
+// in order (the first that fails ends the reload); settings that changed
+// and no component applies are logged as needing a restart.
 func (a *Appliance) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	what := "the configuration"
+	if a.cfg.ConfigFile != "" {
+		what = a.cfg.ConfigFile
+	}
 	next, err := a.cfg.reread()
 	if err == nil {
 		err = next.Validate()
@@ -522,12 +527,12 @@ func (a *Appliance) Reload() error {
 	if err != nil {
 		a.recordReload(false)
 		a.log.Error("configuration reload failed; keeping the running configuration", "file", a.cfg.ConfigFile, "err", err)
-		return fmt.Errorf("reloading %s: %w", a.cfg.ConfigFile, err)
+		return fmt.Errorf("reloading %s: %w", what, err)
 	}
 	for _, c := range a.components {
 		if _, err := c.Reload(next); err != nil {
 			a.recordReload(false)
-			return fmt.Errorf("reloading %s: %w", a.cfg.ConfigFile, err)
+			return fmt.Errorf("reloading %s: %w", what, err)
 		}
 	}
 	a.recordReload(true)

@@ -349,29 +349,16 @@ func (c *checker) fieldConfig(fc map[string]any, path string) {
 	if !ok {
 		return
 	}
-	for i, o := range overrides {
-		opath := at(join(path, "overrides"), i)
-		obj, ok := o.(map[string]any)
-		if !ok {
-			c.add(opath, "an override is an object, not %s", jsonKind(o))
-			continue
-		}
+	c.eachObject(overrides, join(path, "overrides"), "an override is an object", func(obj map[string]any, opath string) {
 		if m, ok := c.object(obj, opath, "matcher"); ok {
 			c.str(m, join(opath, "matcher"), "id")
 		}
-		props, ok := c.array(obj, opath, "properties")
-		if !ok {
-			continue
+		if props, ok := c.array(obj, opath, "properties"); ok {
+			c.eachObject(props, join(opath, "properties"), "a property is an object with id and value", func(p map[string]any, ppath string) {
+				c.str(p, ppath, "id")
+			})
 		}
-		for j, p := range props {
-			ppath := at(join(opath, "properties"), j)
-			if pm, ok := p.(map[string]any); ok {
-				c.str(pm, ppath, "id")
-			} else {
-				c.add(ppath, "a property is an object with id and value, not %s", jsonKind(p))
-			}
-		}
-	}
+	})
 }
 
 func (c *checker) fieldDefaults(d map[string]any, path string) {
@@ -399,23 +386,32 @@ func (c *checker) fieldDefaults(d map[string]any, path string) {
 	if !ok {
 		return
 	}
-	for i, s := range steps {
-		spath := at(join(tpath, "steps"), i)
-		step, ok := s.(map[string]any)
-		if !ok {
-			c.add(spath, "a threshold step is an object with color and value, not %s", jsonKind(s))
-			continue
-		}
+	base := at(join(tpath, "steps"), 0)
+	c.eachObject(steps, join(tpath, "steps"), "a threshold step is an object with color and value", func(step map[string]any, spath string) {
 		c.str(step, spath, "color")
 		switch v := step["value"].(type) {
 		case nil:
-			if i > 0 {
+			if spath != base {
 				c.add(join(spath, "value"), "only the first step may have no value (it is the base)")
 			}
 		case json.Number:
 		default:
 			c.add(join(spath, "value"), "must be a number, not %s", jsonKind(v))
 		}
+	})
+}
+
+// eachObject calls f with each element of list that is an object and its
+// path (path[i]); other elements are reported as not being what.
+func (c *checker) eachObject(list []any, path, what string, f func(obj map[string]any, path string)) {
+	for i, v := range list {
+		p := at(path, i)
+		obj, ok := v.(map[string]any)
+		if !ok {
+			c.add(p, "%s, not %s", what, jsonKind(v))
+			continue
+		}
+		f(obj, p)
 	}
 }
 

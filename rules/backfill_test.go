@@ -14,26 +14,12 @@ func TestBackfillRecordings(t *testing.T) {
 	st, engine := openStore(t)
 	pushCounters(t, st, "panic_requests_total", 10, t0.Add(-2*time.Hour), 2*time.Hour)
 	q := EngineQuery(engine, st)
-	m, err := NewManager(Options{Query: q, Appender: st, Now: func() time.Time { return t0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	groups, err := Parse("r.yml", []byte(`
-groups:
-  - name: agg
-    interval: 5m
-    rules:
-      - record: zone:panic_requests:rate5m
-        expr: sum by (zone) (rate(panic_requests_total[5m]))
+	m := aggManager(t, q, st, `
       - record: broken
         expr: panic_requests_total * on(zone) panic_requests_total
       - alert: Always
         expr: vector(1)
-`), testParser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Update(groups)
+`)
 
 	from, to := t0.Add(-time.Hour+time.Second), t0
 	n, err := m.BackfillRecordings(context.Background(), from, to)

@@ -45,12 +45,11 @@ func pushCounters(t testing.TB, st *storage.Storage, name string, n int, start t
 	st.ForceFlush()
 }
 
-// What a recording rule writes equals what the same query returns, at the
-// group's timestamp, under the recorded name and with the rule's labels.
-func TestRecordingOutputEqualsDirectQuery(t *testing.T) {
-	st, engine := openStore(t)
-	pushCounters(t, st, "panic_requests_total", 20, t0.Add(-time.Hour), time.Hour)
-	q := EngineQuery(engine, st)
+// aggManager is a manager at t0 over st with the group agg (interval 5m)
+// recording zone:panic_requests:rate5m, whose rule entry ends with more,
+// which may add to the rule or add rules.
+func aggManager(t *testing.T, q QueryFunc, st Appender, more string) *Manager {
+	t.Helper()
 	m, err := NewManager(Options{Query: q, Appender: st, Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
@@ -61,14 +60,26 @@ groups:
     interval: 5m
     rules:
       - record: zone:panic_requests:rate5m
-        expr: sum by (zone) (rate(panic_requests_total[5m]))
-        labels:
-          source: vigil
-`), testParser)
+        expr: sum by (zone) (rate(panic_requests_total[5m]))`+more), testParser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Update(groups)
+	if err := m.Update(groups); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// What a recording rule writes equals what the same query returns, at the
+// group's timestamp, under the recorded name and with the rule's labels.
+func TestRecordingOutputEqualsDirectQuery(t *testing.T) {
+	st, engine := openStore(t)
+	pushCounters(t, st, "panic_requests_total", 20, t0.Add(-time.Hour), time.Hour)
+	q := EngineQuery(engine, st)
+	m := aggManager(t, q, st, `
+        labels:
+          source: vigil
+`)
 	m.EvalAll(t0)
 	st.ForceFlush()
 	if n := metrics.GetOrCreateCounter(`vigil_rule_group_iterations_total{rule_group="r.yml;agg"}`).Get(); n < 1 {

@@ -97,15 +97,16 @@ func waitRecordedSeries(t testing.TB, baseURL, uid string) {
 	names := regexp.MustCompile(`[a-z_]+:[a-z0-9_]+:[a-z0-9_]+`).FindAllString(string(dash.Data.Dashboard), -1)
 	slices.Sort(names)
 	for _, name := range slices.Compact(names) {
-		pagesWaitQuery(t, baseURL, "count("+name+")", 2*time.Minute)
+		pagesWaitQuery(t, baseURL, "count("+name+")", 5*time.Minute)
 	}
 }
 
-// startDemoForBrowser starts Vigil with the demo and waits for its six
-// hours of backfill.
+// startDemoForBrowser starts Vigil with six hours of demo history (what
+// the dashboards show by default; less to write and to record than the
+// default day) and waits for them.
 func startDemoForBrowser(t *testing.T) *vigilProcess {
 	t.Helper()
-	p := startVigilProcess(t, "--demo")
+	p := startVigilProcess(t, "--demo", "--demo-backfill=6h")
 	const up = `count_over_time(up{job="panic-platform",instance="demo-api:8000"}[6h])`
 	pagesWaitQuery(t, p.BaseURL, up+" >= 1440", 2*time.Minute)
 	return p

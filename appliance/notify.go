@@ -249,7 +249,8 @@ func (r *notifyRunner) Send(alerts []rules.Alert) {
 	endsAt := now.Add(r.validFor(now))
 	out := make([]*notify.Alert, 0, len(alerts))
 	for _, a := range alerts {
-		na := &notify.Alert{Labels: make(model.LabelSet, a.Labels.Len()), Annotations: make(model.LabelSet, a.Annotations.Len()), StartsAt: a.ActiveAt, EndsAt: endsAt}
+		na := &notify.Alert{Labels: make(model.LabelSet, a.Labels.Len()), Annotations: make(model.LabelSet, a.Annotations.Len()), StartsAt: a.ActiveAt,
+			EndsAt: endsAt, GeneratorURL: a.GeneratorURL}
 		a.Labels.Range(func(l labels.Label) { na.Labels[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
 		a.Annotations.Range(func(l labels.Label) { na.Annotations[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
 		if a.State == rules.StateResolved {

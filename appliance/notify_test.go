@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +60,8 @@ receivers:
 	select {
 	case m := <-got:
 		if m.Receiver != "hook" || m.Status != "firing" || len(m.Alerts) != 1 || m.Alerts[0].Labels["alertname"] != "AlwaysFiring" ||
-			m.Alerts[0].Annotations["summary"] != "it fires" || m.GroupKey != `{}:{alertname="AlwaysFiring"}` {
+			m.Alerts[0].Annotations["summary"] != "it fires" || m.GroupKey != `{}:{alertname="AlwaysFiring"}` ||
+			m.Alerts[0].GeneratorURL != a.URL()+"/explore?expr=vector%281%29" {
 			t.Fatalf("notification = %+v %+v", m, m.Data)
 		}
 	case <-time.After(20 * time.Second):
@@ -109,5 +111,31 @@ func TestNotifyValidFor(t *testing.T) {
 	}
 	if got := r.validFor(now); got != 40*time.Minute {
 		t.Errorf("with a 10m group: %v, want 40m", got)
+	}
+}
+
+// The alerting section of --config.prometheus: its Alertmanagers are
+// listed; a reload with a section Vigil cannot use is refused and the
+// running Alertmanagers stay.
+func TestForwardReloadKeepsRunningOnBadConfig(t *testing.T) {
+	am := httptest.NewServer(http.NotFoundHandler())
+	defer am.Close()
+	promFile := filepath.Join(t.TempDir(), "prometheus.yml")
+	good := "alerting:\n  alertmanagers:\n    - static_configs: [{targets: ['" + strings.TrimPrefix(am.URL, "http://") + "']}]\n"
+	os.WriteFile(promFile, []byte(good), 0o644)
+	cfg := testConfig(t)
+	cfg.Rules.Builtin = false
+	cfg.Files.Prometheus = promFile
+	a := startAppliance(t, cfg)
+	want := []string{a.URL() + "/api/v2/alerts", am.URL + "/api/v2/alerts"}
+	if active, _ := a.notify.Alertmanagers(); !slices.Equal(active, want) {
+		t.Fatalf("Alertmanagers() = %v, want %v", active, want)
+	}
+	os.WriteFile(promFile, []byte("alerting:\n  alertmanagers:\n    - dns_sd_configs: [{names: [am.example]}]\n"), 0o644)
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "line 3: dns_sd_configs is not supported for Alertmanagers") {
+		t.Fatalf("reload: %v", err)
+	}
+	if active, _ := a.notify.Alertmanagers(); !slices.Equal(active, want) {
+		t.Errorf("after the refused reload: %v, want %v", active, want)
 	}
 }

@@ -55,6 +55,11 @@ type Alert struct {
 	// of a rule with keep_firing_for; zero while the query returns it. The
 	// alert resolves at KeepFiringSince + keep_firing_for.
 	KeepFiringSince time.Time
+
+	// GeneratorURL opens the rule's query in Vigil's Explore page, as
+	// Prometheus links its alerts to its graph page; it is set on the
+	// alerts handed to the Notifier (empty without an external URL).
+	GeneratorURL string `json:",omitempty"`
 }
 
 // Transition is one change of an alert's state, for the history and the

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -226,8 +227,10 @@ func (m *Manager) evalGroup(g *Group, ts time.Time) {
 		var send []Alert
 		for _, r := range g.rules {
 			if ar, ok := r.(*alertingRule); ok {
+				link := generatorURL(m.opts.ExternalURL, ar.expr)
 				for _, a := range ar.alerts() {
 					if a.State == StateFiring || a.State == StateResolved {
+						a.GeneratorURL = link
 						send = append(send, a)
 					}
 				}
@@ -237,6 +240,14 @@ func (m *Manager) evalGroup(g *Group, ts time.Time) {
 			m.opts.Notifier.Send(send)
 		}
 	}
+}
+
+// generatorURL is the link of a rule's alerts: its query in Explore.
+func generatorURL(external *url.URL, expr string) string {
+	if external == nil {
+		return ""
+	}
+	return strings.TrimSuffix(external.String(), "/") + "/explore?expr=" + url.QueryEscape(expr)
 }
 
 // EvalAll evaluates every group once at ts, in order (tests, `vigil

@@ -25,6 +25,9 @@ type amListedAlert struct {
 	StartsAt    time.Time         `json:"startsAt"`
 	EndsAt      time.Time         `json:"endsAt"`
 	UpdatedAt   time.Time         `json:"updatedAt"`
+	// GeneratorURL is left out by Vigil's API when empty, as by
+	// Alertmanager's.
+	GeneratorURL string `json:"generatorURL"`
 }
 
 func listAMAlerts(t *testing.T, c *http.Client, base string) []amListedAlert {
@@ -151,6 +154,9 @@ alerting:
 		if got.Labels["site"] != "dc1" || got.Labels["forwarded_by"] != "vigil-a" || got.Labels["severity"] != "critical" ||
 			got.Annotations["summary"] != "the payments queue is stuck" {
 			t.Errorf("%s has %+v", name, got)
+		}
+		if want := a.BaseURL + "/explore?expr=payments_queue_stuck+%3E+0"; got.GeneratorURL != want {
+			t.Errorf("%s: generatorURL %q, want %q", name, got.GeneratorURL, want)
 		}
 		if left := time.Until(got.EndsAt); left < time.Minute {
 			t.Errorf("%s: endsAt %s is only %s ahead; Vigil sends 4 × max(resend delay, interval, 1m)", name, got.EndsAt, left)

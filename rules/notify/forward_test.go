@@ -288,6 +288,18 @@ func TestForwardQueueBatchesRetries(t *testing.T) {
 	}
 }
 
+// An Alertmanager that does not answer: the batch is tried three times,
+// then dropped and counted, and the forwarder goes on.
+func TestForwardUnreachable(t *testing.T) {
+	f, _, _ := startForwarder(t, ForwarderOptions{}, "alerting: {alertmanagers: [{timeout: 1s, static_configs: [{targets: ['127.0.0.1:1']}]}]}\n")
+	loop := f.sets[0].loops["http://127.0.0.1:1/api/v2/alerts"]
+	f.Send([]*Alert{firingAlert("Lost"), firingAlert("AlsoLost")})
+	waitFor(t, func() bool { return loop.dropped.Get() == 2 })
+	if loop.errors.Get() != 6 || loop.sent.Get() != 0 {
+		t.Errorf("errors %d (want 3 attempts × 2 alerts), sent %d", loop.errors.Get(), loop.sent.Get())
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

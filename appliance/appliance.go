@@ -72,6 +72,7 @@ type Appliance struct {
 	rules      *ruleRunner
 	notify     *notifyRunner
 	scrape     *scrapeRunner
+	remote     *remoteWriteRunner
 	metrics    *selfMetrics
 	backups    *backupRunner
 	backupJob  *backupJob  // nil without --backup.dir; run by jobs
@@ -147,12 +148,6 @@ func notices(cfg Config) []string {
 	if cfg.Files.Alertmanager != "" && cfg.Alertmanager.Set() {
 		n = append(n, fmt.Sprintf("alertmanager config: --config.alertmanager=%s is used; the alertmanager section of %s (line %d) is ignored, as flags given on the command line win over the file", cfg.Files.Alertmanager, cfg.Alertmanager.File, cfg.Alertmanager.Line))
 	}
-	if cfg.Files.Prometheus != "" {
-		n = append(n, fmt.Sprintf("prometheus config: %s: scrape_configs, rule_files and alerting are used; remote_write is not used yet in this build", cfg.Files.Prometheus))
-	}
-	if cfg.Files.Prometheus == "" && cfg.Prometheus.Line > 0 {
-		n = append(n, fmt.Sprintf("prometheus section of %s (line %d): scrape_configs, rule_files and alerting are used; remote_write is not used yet in this build", cfg.ConfigFile, cfg.Prometheus.Line))
-	}
 	return n
 }
 
@@ -211,12 +206,26 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	if cfg.Auth == AuthNone {
 		a.log.Warn("authentication is disabled (--auth=none): every endpoint is open")
 	}
+	// The Prometheus configuration is read now for its remote_write,
+	// which must run before anything is stored; one that does not load
+	// stops the start before the storage opens.
+	promConfig, err := scrapeSource(cfg).Load()
+	if err != nil {
+		if cfg.Files.Prometheus != "" {
+			return fmt.Errorf("--config.prometheus: %w", err)
+		}
+		return err
+	}
+	a.remote = newRemoteWrite(cfg, a.build.Version, a.log)
 	t0 := time.Now()
-	if a.storage, err = openStorage(cfg); err != nil {
+	if a.storage, err = openStorage(cfg, a.remote.m); err != nil {
 		return err
 	}
 	a.log.Info("storage opened", "path", a.storage.Path(), "retention", cfg.Retention, "took", time.Since(t0).Round(time.Millisecond))
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := a.remote.start(promConfig); err != nil {
 		return err
 	}
 
@@ -248,6 +257,10 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.components = append(a.components, a.scrape)
+	// remote_write reloads after the scrape capability, which re-reads
+	// prometheus.yml.
+	a.remote.prom = a.scrape.s.Config
+	a.components = append(a.components, a.remote)
 	if a.notify, err = startNotify(cfg, a.stateDB, externalURL(cfg, a.url), a.build, a.log); err != nil {
 		return err
 	}
@@ -303,6 +316,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		Jobs:          a.jobs,
 		Events:        a.events,
 		Dashboards:    a.dashboards.store,
+		RemoteWrite:   a.remote,
 		Alertmanager:  a.notify.d,
 		Alertmanagers: a.notify,
 		Logger:        a.log,
@@ -337,7 +351,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 
 // openStorage opens the TSDB, turning the panics VictoriaMetrics raises on
 // unusable directories into an error.
-func openStorage(cfg Config) (s *storage.Storage, err error) {
+func openStorage(cfg Config, tap storage.Tap) (s *storage.Storage, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("cannot open the storage in %s: %v", cfg.DataDir, r)
@@ -349,6 +363,7 @@ func openStorage(cfg Config) (s *storage.Storage, err error) {
 		MaxSeriesPerQuery:  cfg.Query.MaxSeries,
 		MaxSeries:          cfg.Limits.MaxSeries,
 		MaxSeriesPerMetric: cfg.Limits.MaxSeriesPerMetric,
+		Tap:                tap,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the storage: %w", err)
@@ -480,6 +495,10 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("closing the storage: %w", err))
 		}
 		a.log.Info("storage closed", "took", time.Since(t0).Round(time.Millisecond))
+	}
+	if a.remote != nil {
+		// After the storage: every sample stored is queued by now.
+		a.remote.stop()
 	}
 	if a.stateDB != nil {
 		if err := a.stateDB.Close(); err != nil {

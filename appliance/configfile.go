@@ -242,12 +242,14 @@ func configSections() []configSection {
 				continue
 			}
 			sec.keys = append(sec.keys, name)
-			switch {
-			case f.Type.Kind() == reflect.Struct && f.Type.NumMethod() == 0:
-				walk(f.Type, strings.TrimPrefix(path+"."+name, "."))
-			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
-				// A list of mappings, such as jobs.cleanup.delete_series.
-				walk(f.Type.Elem(), strings.TrimPrefix(path+"."+name, "."))
+			// Sections are structs, and lists of them (remote_write);
+			// the option structs of VictoriaMetrics in them count too.
+			t := f.Type
+			for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+				t = t.Elem()
+			}
+			if t.Kind() == reflect.Struct && t.NumMethod() == 0 {
+				walk(t, strings.TrimPrefix(path+"."+name, "."))
 			}
 		}
 		out = append(out, sec)

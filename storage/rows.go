@@ -60,25 +60,7 @@ func (r *Rows) Truncate(n int) {
 // passed to f are valid only during the call; the metric name comes first.
 // Plain NaN samples are passed as they were added.
 func (r *Rows) ForEach(f func(labels []Label, timestamp int64, value float64)) error {
-	var mn vmstorage.MetricName
-	var ls []Label
-	for i := range r.mrs {
-		mr := &r.mrs[i]
-		if err := mn.UnmarshalRaw(mr.MetricNameRaw); err != nil {
-			return fmt.Errorf("storage: corrupted row: %w", err)
-		}
-		ls = append(ls[:0], Label{Name: "__name__", Value: string(mn.MetricGroup)})
-		v := mr.Value
-		for _, t := range mn.Tags {
-			if string(t.Key) == nanLabel {
-				v = math.NaN()
-				continue
-			}
-			ls = append(ls, Label{Name: string(t.Key), Value: string(t.Value)})
-		}
-		f(ls, mr.Timestamp, v)
-	}
-	return nil
+	return forEachRow(r.mrs, f)
 }
 
 // nanLabel marks the shadow series that holds a series' plain NaN samples.

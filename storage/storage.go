@@ -62,6 +62,11 @@ type Options struct {
 
 	// Logger receives the store's warnings; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Tap, if set, receives every batch Append stores (see Tap). Rows
+	// replayed from the write-ahead log at Open are not passed again: the
+	// tap saw them when they were first appended.
+	Tap Tap
 }
 
 // DefaultRetention is how long samples are kept when Options.Retention is 0.
@@ -145,7 +150,7 @@ func (s *Storage) Path() string { return s.path }
 func (s *Storage) Retention() time.Duration { return s.opts.Retention }
 
 // Append stores rows. Once it returns nil the rows survive a crash of the
-// process: they are in the write-ahead log. Samples older than the
+// process: they are in the write-ahead log, and Options.Tap has seen them. Samples older than the
 // retention are dropped by the store. Plain NaN values are dropped too (a
 // limitation of the underlying store); Prometheus' staleness markers are
 // kept.
@@ -176,8 +181,16 @@ func (s *Storage) Append(rows *Rows) error {
 			return limitErr
 		}
 	}
+	// The rows are encoded once, for the write-ahead log and the tap.
+	var record []byte
+	if s.wal != nil || s.opts.Tap != nil {
+		bp := walBufPool.Get().(*[]byte)
+		record = encodeWALRecord((*bp)[:0], mrs)
+		*bp = record
+		defer walBufPool.Put(bp)
+	}
 	if s.wal != nil {
-		if err := s.wal.appendRows(mrs); err != nil {
+		if err := s.wal.appendRecord(record); err != nil {
 			return err
 		}
 	}
@@ -185,6 +198,9 @@ func (s *Storage) Append(rows *Rows) error {
 	s.addSlots <- struct{}{}
 	s.vm.AddRows(mrs, 64)
 	<-s.addSlots
+	if s.opts.Tap != nil {
+		s.opts.Tap.Stored(Batch{data: record[walHeaderSize:], n: len(mrs)})
+	}
 	if limitErr != nil {
 		return limitErr
 	}

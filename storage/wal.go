@@ -125,14 +125,10 @@ func listSegments(dir string) ([]uint64, error) {
 	return seqs, nil
 }
 
-// appendRows writes the rows to the log. It returns ErrDiskFull when the
-// disk has no room, and then nothing of rows may be stored.
-func (w *wal) appendRows(mrs []vmstorage.MetricRow) error {
-	bp := walBufPool.Get().(*[]byte)
-	buf := encodeWALRecord((*bp)[:0], mrs)
-	*bp = buf
-	defer walBufPool.Put(bp)
-
+// appendRecord writes one record made by encodeWALRecord to the log. It
+// returns ErrDiskFull when the disk has no room, and then nothing of the
+// record's rows may be stored.
+func (w *wal) appendRecord(buf []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f == nil {
@@ -162,17 +158,31 @@ func (w *wal) appendRows(mrs []vmstorage.MetricRow) error {
 	return nil
 }
 
-// encodeWALRecord appends one record: length, CRC-32C and the rows. A row
-// whose name is the previous row's (Rows shares one name among a series'
-// samples) does not repeat it.
+// walHeaderSize is the length and CRC-32C in front of a record's payload.
+const walHeaderSize = 8
+
+// encodeWALRecord appends one record: length, CRC-32C and the rows'
+// payload (appendRowsPayload).
 func encodeWALRecord(dst []byte, mrs []vmstorage.MetricRow) []byte {
 	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
+	dst = append(dst, make([]byte, walHeaderSize)...)
+	dst = appendRowsPayload(dst, mrs)
+	payload := dst[start+walHeaderSize:]
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, walCRC))
+	return dst
+}
+
+// appendRowsPayload appends the compact encoding of rows that the
+// write-ahead log and Batch share: per row a flag, the series name unless
+// it is the previous row's (Rows shares one name among a series'
+// samples), the timestamp as a delta and the value's bits.
+func appendRowsPayload(dst []byte, mrs []vmstorage.MetricRow) []byte {
 	var prevName []byte
 	var prevTs int64
 	for i := range mrs {
 		mr := &mrs[i]
-		if len(mr.MetricNameRaw) == len(prevName) && unsafe.SliceData(mr.MetricNameRaw) == unsafe.SliceData(prevName) {
+		if sameBytes(mr.MetricNameRaw, prevName) {
 			dst = append(dst, 0)
 		} else {
 			dst = append(dst, 1)
@@ -184,10 +194,13 @@ func encodeWALRecord(dst []byte, mrs []vmstorage.MetricRow) []byte {
 		prevTs = mr.Timestamp
 		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(mr.Value))
 	}
-	payload := dst[start+8:]
-	binary.LittleEndian.PutUint32(dst[start:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, walCRC))
 	return dst
+}
+
+// sameBytes reports whether a and b are the same slice (not merely equal
+// bytes): rows of one series share their name's bytes.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
 // decodeWALRecord decodes the rows of one record's payload. The rows'

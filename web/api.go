@@ -36,6 +36,7 @@ func (s *Server) registerAPI(e *echo.Echo) {
 	get("/status/runtimeinfo", s.runtimeInfo)
 	get("/status/tsdb", s.tsdbStatusHandler)
 	get("/status/walreplay", s.walReplay)
+	get("/status/remote_write", s.remoteWriteStatus)
 
 	// The admin endpoints require the admin role (routeAccess).
 	admin := e.Group("/api/v1/admin/tsdb")

@@ -80,6 +80,10 @@ type Deps struct {
 	Rules         RulesProvider
 	Alerts        AlertsProvider
 	Alertmanagers AlertmanagersProvider
+	// RemoteWrite reports the remotes samples are sent to, for
+	// /api/v1/status/remote_write; nil lists none.
+	RemoteWrite RemoteWriteProvider
+
 	// Jobs lists the scheduled jobs for /api/v1/status/jobs and runs the
 	// minute job for update-cache-metrics; nil lists none.
 	Jobs JobsProvider

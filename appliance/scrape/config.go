@@ -16,6 +16,8 @@ import (
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/promscrape"
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/promutil"
 	"gopkg.in/yaml.v2"
+
+	"github.com/vigil-monitoring/vigil/appliance/remotewrite"
 )
 
 // PrometheusConfig is what Vigil takes from a prometheus.yml: the scrape
@@ -30,9 +32,10 @@ type PrometheusConfig struct {
 	// RuleFiles are the rule_files entries, relative ones made absolute
 	// against the file's directory; globs are kept as written.
 	RuleFiles []string
-	// RemoteWrite are the remote_write entries, kept for the scale-out
-	// capability.
-	RemoteWrite []RemoteWrite
+	// RemoteWrite are the remote_write entries, parsed strictly; the
+	// remote write capability checks and runs them. Relative paths in
+	// them are relative to File's directory.
+	RemoteWrite []remotewrite.Config
 	// Alerting is the alerting section as YAML, kept for the notification
 	// capability; nil when absent.
 	Alerting []byte
@@ -58,14 +61,6 @@ type Global struct {
 	ExternalLabels map[string]string
 }
 
-// RemoteWrite is one remote_write entry.
-type RemoteWrite struct {
-	URL  string
-	Name string
-	// YAML is the whole entry, for the capability that will send.
-	YAML []byte
-}
-
 // fileConfig is a prometheus.yml as Vigil parses it strictly: every key
 // lib/promscrape knows plus Vigil's own. An unknown key is an error that
 // names it.
@@ -74,7 +69,7 @@ type fileConfig struct {
 	ScrapeConfigs     []*promscrape.ScrapeConfig `yaml:"scrape_configs"`
 	ScrapeConfigFiles []string                   `yaml:"scrape_config_files"`
 	RuleFiles         []string                   `yaml:"rule_files"`
-	RemoteWrite       []yaml.MapSlice            `yaml:"remote_write"`
+	RemoteWrite       []remotewrite.Config       `yaml:"remote_write"`
 	Alerting          yaml.MapSlice              `yaml:"alerting"`
 }
 
@@ -113,6 +108,9 @@ var sectionOfType = map[string]string{
 	"promauth.Authorization":        "in authorization",
 	"promauth.OAuth2Config":         "in oauth2",
 	"promscrape.scrapeConfigTarget": "in a scrape config",
+	"remotewrite.Config":            "in a remote_write entry",
+	"remotewrite.QueueConfig":       "in queue_config",
+	"remotewrite.MetadataConfig":    "in metadata_config",
 }
 
 // unsupported says why the option field of the yaml.v2 type typ is not
@@ -135,6 +133,8 @@ func unsupported(field, typ string) string {
 			every = "every " + f.Value.String()
 		}
 		return fmt.Sprintf("unsupported option %q %s: Vigil's scraper re-reads %s_sd_configs %s, whatever a job says; remove it", field, where, sdKind, every)
+	case strings.HasPrefix(typ, "remotewrite."):
+		return fmt.Sprintf("unsupported option %q %s: Vigil's remote write does not implement it; remove it", field, where)
 	case field == "vultr_sd_configs":
 		return fmt.Sprintf("unsupported option %q %s: Vigil's scraper (VictoriaMetrics lib/promscrape) reads the same settings under vultr_configs; rename it", field, where)
 	}
@@ -234,14 +234,9 @@ func parsePrometheusConfig(data []byte, path string) (*PrometheusConfig, error) 
 	for _, f := range fc.RuleFiles {
 		pc.RuleFiles = append(pc.RuleFiles, absPath(baseDir, f))
 	}
-	for _, rw := range fc.RemoteWrite {
-		entry := RemoteWrite{}
-		entry.URL, _ = lookup(rw, "url").(string)
-		entry.Name, _ = lookup(rw, "name").(string)
-		if entry.YAML, err = yaml.Marshal(rw); err != nil {
-			return nil, err
-		}
-		pc.RemoteWrite = append(pc.RemoteWrite, entry)
+	pc.RemoteWrite = fc.RemoteWrite
+	if err := remotewrite.Check([]remotewrite.Source{{File: name, BaseDir: baseDir, Entries: fc.RemoteWrite}}, pc.Global.ExternalLabels); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if fc.Alerting != nil {
 		if pc.Alerting, err = yaml.Marshal(fc.Alerting); err != nil {

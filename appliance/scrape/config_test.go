@@ -55,7 +55,7 @@ scrape_configs:
 		t.Errorf("RuleFiles = %q, want %q", pc.RuleFiles, want)
 	}
 	if len(pc.RemoteWrite) != 1 || pc.RemoteWrite[0].URL != "http://vm:8428/api/v1/write" || pc.RemoteWrite[0].Name != "vm" ||
-		!strings.Contains(string(pc.RemoteWrite[0].YAML), "capacity: 10000") {
+		pc.RemoteWrite[0].QueueConfig.Capacity != 10000 {
 		t.Errorf("RemoteWrite = %+v", pc.RemoteWrite)
 	}
 	if !strings.Contains(string(pc.Alerting), "alertmanager:9093") {

@@ -1,0 +1,312 @@
+package remotewrite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/VictoriaMetrics/lib/prompb"
+	"github.com/golang/snappy"
+)
+
+// maxSamplesPerSendLimit bounds max_samples_per_send: a request larger
+// than this is refused by common receivers.
+const maxSamplesPerSendLimit = 100_000
+
+// maxRetryAfter caps how long a Retry-After answer makes Vigil wait.
+const maxRetryAfter = 10 * time.Minute
+
+// sender delivers a queue's samples to one remote: it takes blocks off the
+// queue into rounds, sends each round's requests over its shards, retries
+// what can be retried and records what was delivered. One sender runs per
+// remote; a change of the remote's settings replaces it.
+type sender struct {
+	s      *settings
+	q      *queue
+	st     *stats
+	log    *slog.Logger
+	client *http.Client
+	ua     string
+	fp     uint64
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// warnMu guards the rate limit of the delivery warnings.
+	warnMu   sync.Mutex
+	lastWarn time.Time
+	failing  bool
+}
+
+func startSender(s *settings, q *queue, st *stats, version string, log *slog.Logger) *sender {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   s.maxShards,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     s.enableHTTP2,
+	}
+	if s.proxyURL != nil {
+		tr.Proxy = http.ProxyURL(s.proxyURL)
+	}
+	client := &http.Client{Transport: s.auth.NewRoundTripper(tr)}
+	if !s.followRedirects {
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sd := &sender{
+		s: s, q: q, st: st, log: log, client: client,
+		ua:     "Vigil/" + version,
+		fp:     roundFingerprint(s),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	go sd.run(ctx)
+	return sd
+}
+
+// stop ends the sender: a request in flight is abandoned, and the round
+// stays in the in-flight file for the next sender.
+func (sd *sender) stop() {
+	sd.cancel()
+	<-sd.done
+	sd.client.CloseIdleConnections()
+}
+
+func (sd *sender) run(ctx context.Context) {
+	defer close(sd.done)
+	held, err := sd.q.resume()
+	if err != nil {
+		sd.log.Error("cannot read what was in flight; it is not sent", "err", err)
+	} else if len(held.blocks) > 0 {
+		r := newRound(sd.s)
+		for _, b := range held.blocks {
+			if err := r.add(b); err != nil {
+				sd.log.Warn("skipped a block in flight that cannot be read", "err", err)
+			}
+		}
+		var done map[uint32]bool
+		if held.fp == sd.fp {
+			done = held.done
+		}
+		sd.log.Info("resending what was in flight", "samples", r.samples, "requests_delivered_before", len(done))
+		if !sd.deliver(ctx, r, done) {
+			return
+		}
+	}
+	var buf []byte
+	for {
+		block, ok := sd.q.read(ctx, buf, -1)
+		if !ok {
+			return
+		}
+		r := newRound(sd.s)
+		sd.addBlock(r, block)
+		buf = block
+		limit := sd.s.capacity * sd.s.maxShards
+		deadline := time.Now().Add(sd.s.batchSendDeadline)
+		for r.samples+r.filtered < limit {
+			block, ok := sd.q.read(ctx, buf, max(time.Until(deadline), 0))
+			if !ok {
+				break
+			}
+			sd.addBlock(r, block)
+			buf = block
+		}
+		if ctx.Err() != nil || !sd.deliver(ctx, r, nil) {
+			return
+		}
+	}
+}
+
+func (sd *sender) addBlock(r *round, block []byte) {
+	if err := r.add(block); err != nil {
+		sd.log.Warn("skipped a queued block that cannot be read", "err", err)
+	}
+}
+
+// deliver sends the round's requests, skipping those in done, and records
+// the round as delivered. It returns false when ctx ended it first.
+func (sd *sender) deliver(ctx context.Context, r *round, done map[uint32]bool) bool {
+	sd.st.filtered.Add(r.filtered)
+	shards := r.shards()
+	sd.st.setShards(len(shards))
+	var wg sync.WaitGroup
+	for _, list := range shards {
+		wg.Go(func() {
+			var body []byte
+			for _, req := range list {
+				if done[req.index] {
+					continue
+				}
+				var ok bool
+				if body, ok = sd.send(ctx, req, body); !ok {
+					return
+				}
+				if err := sd.q.inflight.markDone(req.index, sd.fp); err != nil {
+					sd.log.Warn("cannot record a delivered request", "err", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return false
+	}
+	if err := sd.q.delivered(); err != nil {
+		sd.log.Warn("cannot record a delivered round; it may be sent again after a restart", "err", err)
+	}
+	return true
+}
+
+// send delivers one request, retrying with backoff on network errors, 5xx
+// and 429, and dropping it (counted) on another answer. buf is a reusable
+// buffer; false means ctx ended it.
+func (sd *sender) send(ctx context.Context, req request, buf []byte) ([]byte, bool) {
+	series := req.series
+	n := req.n
+	if limit := sd.s.sampleAgeLimit; limit > 0 {
+		series, n = dropOlder(series, time.Now().Add(-limit).UnixMilli())
+		sd.st.drop(reasonTooOld, req.n-n)
+		if n == 0 {
+			return buf, true
+		}
+	}
+	newest := int64(0)
+	for _, ts := range series {
+		if s := ts.Samples; len(s) > 0 {
+			newest = max(newest, s[len(s)-1].Timestamp)
+		}
+	}
+	wr := prompb.WriteRequest{Timeseries: series}
+	buf = wr.MarshalProtobuf(buf[:0])
+	body := snappy.Encode(nil, buf)
+
+	backoff := sd.s.minBackoff
+	for attempt := 1; ; attempt++ {
+		status, retryAfter, msg, err := sd.post(ctx, body)
+		if ctx.Err() != nil {
+			return buf, false
+		}
+		switch {
+		case err == nil && status/100 == 2:
+			sd.st.delivered(n, newest)
+			sd.recovered()
+			return buf, true
+		case err == nil && status != http.StatusTooManyRequests && status/100 != 5:
+			// The remote will never take it: retrying would block the
+			// queue behind it for ever.
+			err = fmt.Errorf("%s answered %d: %s", redactURL(sd.s.url), status, msg)
+			sd.st.drop(reasonRejected, n)
+			sd.st.failed(err)
+			sd.log.Warn("the remote rejected a request; its samples are dropped", "samples", n, "err", err)
+			return buf, true
+		case err == nil:
+			err = fmt.Errorf("%s answered %d: %s", redactURL(sd.s.url), status, msg)
+		}
+		sd.st.retried.Add(n)
+		sd.st.failed(err)
+		wait := backoff
+		if retryAfter > wait {
+			wait = min(retryAfter, maxRetryAfter)
+		}
+		sd.warnFailing(err, attempt, wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return buf, false
+		case <-t.C:
+		}
+		backoff = min(2*backoff, sd.s.maxBackoff)
+	}
+}
+
+// post sends body once. It returns the status and Retry-After of an
+// answer, with the start of its body as msg, or the error that left none.
+func (sd *sender) post(ctx context.Context, body []byte) (status int, retryAfter time.Duration, msg string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, sd.s.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sd.s.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, "", err
+	}
+	if err := sd.s.auth.SetHeaders(req, true); err != nil {
+		return 0, 0, "", err
+	}
+	h := req.Header
+	h.Set("Content-Encoding", "snappy")
+	h.Set("Content-Type", "application/x-protobuf")
+	h.Set("User-Agent", sd.ua)
+	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	resp, err := sd.client.Do(req)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	defer resp.Body.Close()
+	start, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // keep the connection
+	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After")), string(bytes.TrimSpace(start)), nil
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when
+// absent or unreadable.
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}
+
+// dropOlder removes the samples older than minMs, keeping the rest in
+// order; series are copied only when something goes.
+func dropOlder(series []prompb.TimeSeries, minMs int64) ([]prompb.TimeSeries, int) {
+	var out []prompb.TimeSeries
+	n := 0
+	for _, ts := range series {
+		i := 0
+		for i < len(ts.Samples) && ts.Samples[i].Timestamp < minMs {
+			i++
+		}
+		if len(ts.Samples[i:]) > 0 {
+			out = append(out, prompb.TimeSeries{Labels: ts.Labels, Samples: ts.Samples[i:]})
+			n += len(ts.Samples) - i
+		}
+	}
+	return out, n
+}
+
+// warnFailing logs a failed attempt: the first of a run of failures, then
+// at most one every 10 seconds.
+func (sd *sender) warnFailing(err error, attempt int, wait time.Duration) {
+	sd.warnMu.Lock()
+	defer sd.warnMu.Unlock()
+	if sd.failing && time.Since(sd.lastWarn) < 10*time.Second {
+		return
+	}
+	sd.failing, sd.lastWarn = true, time.Now()
+	sd.log.Warn("cannot deliver to the remote; retrying (the samples wait in the queue on disk)", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
+}
+
+func (sd *sender) recovered() {
+	sd.warnMu.Lock()
+	defer sd.warnMu.Unlock()
+	if sd.failing {
+		sd.failing = false
+		sd.log.Info("the remote takes samples again")
+	}
+}

@@ -1,0 +1,117 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+
+	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
+)
+
+// Tap receives every batch of samples the store takes, in the order Append
+// stored them: scraped, pushed through any ingestion endpoint, recorded by
+// rules, written by the demo. The composition root sets one to replicate
+// what Vigil stores (remote_write); the store does not know what it does.
+//
+// Stored is called by Append on the appender's goroutine, after the rows
+// are in the write-ahead log and the store, and Append returns only after
+// it: it must be quick, must not fail, and must not call back into the
+// Storage. Calls for different batches may run concurrently.
+type Tap interface {
+	Stored(b Batch)
+}
+
+// Batch is a batch of stored samples in the store's compact encoding:
+// series names are written once per run of samples of the same series.
+// A Batch passed to Tap.Stored is valid only during the call; keep its
+// Encoded bytes, copied, and read them back with DecodeBatch.
+type Batch struct {
+	data []byte
+	n    int
+}
+
+// Len returns the number of samples in b.
+func (b Batch) Len() int { return b.n }
+
+// Encoded returns b's encoding, which DecodeBatch reads. It is b's own
+// memory: copy it to keep it.
+func (b Batch) Encoded() []byte { return b.data }
+
+// Split calls f with consecutive parts of b, in order, each of at most
+// maxBytes encoded (a single sample larger than that makes a part of its
+// own). The parts are valid only during the call.
+func (b Batch) Split(maxBytes int, f func(part Batch)) error {
+	if len(b.data) <= maxBytes {
+		f(b)
+		return nil
+	}
+	mrs, err := decodeWALRecord(b.data, nil)
+	if err != nil {
+		return fmt.Errorf("storage: corrupted batch: %w", err)
+	}
+	var buf []byte
+	start := 0
+	size := 0
+	for i := range mrs {
+		rowSize := 1 + 10 + 8
+		if i == 0 || !sameBytes(mrs[i].MetricNameRaw, mrs[i-1].MetricNameRaw) {
+			rowSize += 10 + len(mrs[i].MetricNameRaw)
+		}
+		if size+rowSize > maxBytes && i > start {
+			buf = appendRowsPayload(buf[:0], mrs[start:i])
+			f(Batch{data: buf, n: i - start})
+			start, size = i, 10+len(mrs[i].MetricNameRaw)+1+10+8
+			continue
+		}
+		size += rowSize
+	}
+	buf = appendRowsPayload(buf[:0], mrs[start:])
+	f(Batch{data: buf, n: len(mrs) - start})
+	return nil
+}
+
+// DecodeBatch calls f with every sample of a Batch's encoding, in order.
+// The labels passed to f are valid only during the call and must not be
+// changed; the metric name comes first. Plain NaN samples come back as
+// NaN, staleness markers bit for bit.
+func DecodeBatch(data []byte, f func(labels []Label, timestamp int64, value float64)) error {
+	mrs, err := decodeWALRecord(data, nil)
+	if err != nil {
+		return fmt.Errorf("storage: corrupted batch: %w", err)
+	}
+	return forEachRow(mrs, f)
+}
+
+// forEachRow calls f with the labels, timestamp and value of every row,
+// decoding a series name once per run of rows that share it.
+func forEachRow(mrs []vmstorage.MetricRow, f func(labels []Label, timestamp int64, value float64)) error {
+	var (
+		mn   vmstorage.MetricName
+		ls   []Label
+		prev []byte
+		nan  bool
+	)
+	for i := range mrs {
+		mr := &mrs[i]
+		if i == 0 || !sameBytes(mr.MetricNameRaw, prev) {
+			if err := mn.UnmarshalRaw(mr.MetricNameRaw); err != nil {
+				return fmt.Errorf("storage: corrupted row: %w", err)
+			}
+			prev = mr.MetricNameRaw
+			nan = false
+			ls = append(ls[:0], Label{Name: "__name__", Value: string(mn.MetricGroup)})
+			for _, t := range mn.Tags {
+				if string(t.Key) == nanLabel {
+					nan = true
+					continue
+				}
+				ls = append(ls, Label{Name: string(t.Key), Value: string(t.Value)})
+			}
+		}
+		v := mr.Value
+		if nan {
+			v = math.NaN()
+		}
+		f(ls, mr.Timestamp, v)
+	}
+	return nil
+}

@@ -112,6 +112,9 @@ func TestBuiltinRules(t *testing.T) {
 		"SlowPanicResponse": "critical",
 		"HighErrorRate":     "warning", "SlowResponseTime": "warning", "HighFailedLoginRate": "warning",
 		"PoorZonePerformance": "warning", "HighPrankRate": "warning",
+		// Vigil's own, on remote_write.
+		"RemoteWriteFailing": "warning", "RemoteWriteQueueGrowing": "warning",
+		"RemoteWriteQueueNearlyFull": "critical", "RemoteWriteDroppingSamples": "critical",
 	}
 	for name, sev := range want {
 		if alerts[name] != sev {

@@ -321,7 +321,7 @@ func (c Config) unsupportedOptions() []error {
 	switch c.ProtobufMessage {
 	case "", "prometheus.WriteRequest":
 	case "io.prometheus.write.v2.Request":
-		errs = append(errs, errors.New(`unsupported option "protobuf_message: io.prometheus.write.v2.Request": Vigil sends remote write 1.0 (prometheus.WriteRequest), which every receiver of 2.0 also accepts; remove the option`))
+		errs = append(errs, errors.New(`unsupported option "protobuf_message: io.prometheus.write.v2.Request": Vigil sends remote write 1.0 (prometheus.WriteRequest), which Prometheus, Mimir, Thanos and VictoriaMetrics take alongside 2.0; remove the option`))
 	default:
 		errs = append(errs, fmt.Errorf("protobuf_message %q: unknown message; Vigil sends prometheus.WriteRequest (remote write 1.0)", c.ProtobufMessage))
 	}

@@ -102,6 +102,9 @@ func TestIncidentsFireTheBuiltinAlerts(t *testing.T) {
 	var alerts []alertRule
 	var records []recordRule
 	for _, g := range groups {
+		if g.File != rules.BuiltinPrefix+"panic_platform.yml" {
+			continue // Vigil's own alerts (remote write) watch Vigil, not the platform
+		}
 		for _, r := range g.Rules {
 			if r.Alert != "" {
 				alerts = append(alerts, alertRule{r.Alert, r.Expr, time.Duration(r.For)})

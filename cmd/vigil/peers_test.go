@@ -5,12 +5,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,8 +16,9 @@ import (
 )
 
 // Real peers for the remote write tests: a VictoriaMetrics single-node
-// and a Prometheus, installed with go install into the user's cache
-// directory, so that the build happens once per machine.
+// and a Prometheus, installed with go install into the same cache as
+// Alertmanager's tools (amtools_test.go), so that the build happens once
+// per machine.
 
 // peerTool is a binary installed on demand from a Go module.
 type peerTool struct {
@@ -66,9 +65,9 @@ func (p *peerTool) install() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(cache, "vigil-test-peers", p.name+"-"+p.version)
+	dir := filepath.Join(cache, "vigil-test-tools", p.name+"-"+p.version)
 	bin := filepath.Join(dir, p.name)
-	if info, err := os.Stat(bin); err == nil && info.Mode().IsRegular() {
+	if isFile(bin) {
 		return bin, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -77,31 +76,13 @@ func (p *peerTool) install() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "install", p.pkg)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
+	cmd.Dir = os.TempDir() // outside Vigil's module
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=", "GOWORK=off")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("%v: %s", err, lastLines(string(out), 10))
+		return "", fmt.Errorf("%v: %s", err, lastLines(out, 10))
 	}
 	return bin, nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// freeAddr returns a 127.0.0.1 address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // peerProcess is a peer server started by a test. It can be stopped and
@@ -147,7 +128,7 @@ func (p *peerProcess) start() {
 		}
 		select {
 		case <-p.done:
-			p.t.Fatalf("%s exited while starting:\n%s", p.name, lastLines(p.output.String(), 20))
+			p.t.Fatalf("%s exited while starting:\n%s", p.name, lastLines([]byte(p.output.String()), 20))
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -192,7 +173,7 @@ func startVictoriaMetrics(t *testing.T, extra ...string) *peerProcess {
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("victoria-metrics output:\n%s", lastLines(p.output.String(), 30))
+			t.Logf("victoria-metrics output:\n%s", lastLines([]byte(p.output.String()), 30))
 		}
 	})
 	return p
@@ -220,7 +201,7 @@ func startPrometheus(t *testing.T) *peerProcess {
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("prometheus output:\n%s", lastLines(p.output.String(), 30))
+			t.Logf("prometheus output:\n%s", lastLines([]byte(p.output.String()), 30))
 		}
 	})
 	return p

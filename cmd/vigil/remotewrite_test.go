@@ -32,15 +32,18 @@ import (
 // remote_write out, end to end: the real binary sending to a real
 // VictoriaMetrics single-node (and a Prometheus, when it installs).
 
-// rwConfig is a Vigil config file sending to remoteURL, with the external
-// label replica="e2e" and queue settings that deliver fast; extra is
-// appended to the remote's entry (indented as its keys).
+// rwConfig is a Vigil config file whose prometheus section sends to
+// remoteURL, with the external label replica="e2e" and queue settings
+// that deliver fast; extra is appended to the remote's entry (indented
+// as its keys, six spaces).
 func rwConfig(remoteURL, extra string) string {
-	return fmt.Sprintf(`external_labels: {replica: e2e}
-remote_write:
-  - url: %s
-    name: peer
-    queue_config: {batch_send_deadline: 200ms, capacity: 2000, max_samples_per_send: 2000, max_shards: 4, min_backoff: 50ms, max_backoff: 500ms}
+	return fmt.Sprintf(`prometheus:
+  global:
+    external_labels: {replica: e2e}
+  remote_write:
+    - url: %s
+      name: peer
+      queue_config: {batch_send_deadline: 200ms, capacity: 2000, max_samples_per_send: 2000, max_shards: 4, min_backoff: 50ms, max_backoff: 500ms}
 %s`, remoteURL, extra)
 }
 
@@ -474,7 +477,7 @@ func TestRemoteWriteRejectedIsDropped(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 
-	keep := `    write_relabel_configs: [{source_labels: [__name__], regex: rw_e2e_rejected, action: keep}]
+	keep := `      write_relabel_configs: [{source_labels: [__name__], regex: rw_e2e_rejected, action: keep}]
 `
 	v := startRWVigil(t, t.TempDir(), writeConfig(t, rwConfig("http://"+addr+"/api/v1/write", keep)))
 	total := 0
@@ -512,8 +515,8 @@ func TestRemoteWriteRejectedIsDropped(t *testing.T) {
 // and delivers the newest once the remote is back.
 func TestRemoteWriteFullQueueDropsOldest(t *testing.T) {
 	addr := freeAddr(t) // the remote is down: nothing listens here yet
-	keep := `    write_relabel_configs: [{source_labels: [__name__], regex: rw_e2e_full, action: keep}]
-    vigil_max_disk_usage: 1MiB
+	keep := `      write_relabel_configs: [{source_labels: [__name__], regex: rw_e2e_full, action: keep}]
+      vigil_max_disk_usage: 1MiB
 `
 	cfg := strings.Replace(rwConfig("http://"+addr+"/api/v1/write", keep), "capacity: 2000, max_samples_per_send: 2000, max_shards: 4", "capacity: 1000, max_samples_per_send: 1000, max_shards: 1", 1)
 	v := startRWVigil(t, t.TempDir(), writeConfig(t, cfg))
@@ -647,4 +650,51 @@ func TestRemoteWriteToPrometheus(t *testing.T) {
 	}
 	t.Logf("Prometheus holds all %d samples, before and after an outage", want.samples())
 	v.Stop()
+}
+
+// vigil check config and the start name the remote_write options Vigil
+// does not implement, with the file and line where yaml gives one.
+func TestRemoteWriteUnsupportedOptions(t *testing.T) {
+	cfg := writeConfig(t, `prometheus:
+  remote_write:
+    - url: http://127.0.0.1:1/api/v1/write
+      sigv4: {region: eu-west-1}
+      metadata_config: {send: true}
+    - url: http://127.0.0.1:2/api/v1/write
+      queue_config: {max_shard: 10}
+`)
+	stdout, stderr, code := runVigil(t, "check", "config", cfg)
+	if code != 1 {
+		t.Fatalf("check config = %d, want 1\n%s%s", code, stdout, stderr)
+	}
+	if want := `vigil.yml:7: unsupported option "max_shard" in queue_config: Vigil's remote write does not implement it; remove it`; !strings.Contains(stderr, want) {
+		t.Errorf("check config does not say %q:\n%s", want, stderr)
+	}
+	fixed := strings.Replace(mustRead(t, cfg), "max_shard:", "max_shards:", 1)
+	if err := os.WriteFile(cfg, []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runVigil(t, "check", "config", cfg)
+	for _, want := range []string{
+		`remote_write[0] (url "http://127.0.0.1:1/api/v1/write"): unsupported option "sigv4": Vigil cannot sign requests for AWS`,
+		`remote_write[0] (url "http://127.0.0.1:1/api/v1/write"): unsupported option "metadata_config: send: true"`,
+	} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("check config = %d, want 1 and %q:\n%s", code, want, stderr)
+		}
+	}
+	// The start refuses it the same way.
+	_, stderr, code = runVigil(t, "--config="+cfg, "--data-dir="+t.TempDir(), "--listen=127.0.0.1:0")
+	if code == 0 || !strings.Contains(stderr, `unsupported option "sigv4"`) {
+		t.Errorf("the start = %d, want a refusal naming sigv4:\n%s", code, stderr)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -23,10 +23,13 @@ type Job struct {
 	Schedule string
 	LastRun  time.Time // zero before the first run
 	Duration time.Duration
-	Result   string // "never run", "ok" or "failed"
+	Result   string // "never run", "ok" or jobFailed
 	Detail   string // what the last run computed, or its error
 	NextRun  time.Time
 }
+
+// jobFailed is the Result of a job whose last run failed.
+const jobFailed = "failed"
 
 // minuteJob is the job that POST /api/v1/metrics/update-cache-metrics runs.
 const minuteJob = "update-all-metrics"

@@ -59,12 +59,22 @@ func (s *Server) recordEvents(c echo.Context, record func(ctx context.Context, b
 	return c.JSON(http.StatusOK, map[string]any{"status": "success", "recorded": n, "retried": retried})
 }
 
+// errorBody is Prometheus' error envelope, in its order, with the index
+// and field of the bad event of a batch where there is one.
+type errorBody struct {
+	Status    string    `json:"status"`
+	ErrorType errorType `json:"errorType"`
+	Error     string    `json:"error"`
+	Index     *int      `json:"index,omitempty"`
+	Field     *string   `json:"field,omitempty"`
+}
+
 // eventError answers with Prometheus' error envelope, plus the index and
 // field of the bad event when there is one.
 func eventError(c echo.Context, code int, typ errorType, msg string, ee *ingest.EventError) error {
-	out := map[string]any{"status": "error", "errorType": typ, "error": msg}
+	out := errorBody{Status: "error", ErrorType: typ, Error: msg}
 	if ee != nil {
-		out["index"], out["field"] = ee.Index, ee.Field
+		out.Index, out.Field = &ee.Index, &ee.Field
 	}
 	return c.JSON(code, out)
 }

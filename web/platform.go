@@ -18,13 +18,15 @@ import (
 	"github.com/prometheus/prometheus/promql"
 
 	"github.com/vigil-monitoring/vigil/dashboards"
+	"github.com/vigil-monitoring/vigil/rules/notify"
 	"github.com/vigil-monitoring/vigil/storage/ingest"
 )
 
 // The Panic platform's API (the seed's /api/v1/metrics/...), answered from
 // stored data through the query engine. Its answers are plain JSON, as the
 // platform's FastAPI endpoints gave them, not Prometheus' envelope; an
-// error is {"error": "..."} with a 4xx or 5xx status.
+// error is Prometheus' error envelope ({"status":"error","errorType":
+// "bad_data","error":"..."}) with a 4xx or 5xx status.
 
 // Disk space below which the storage is degraded or down in the health.
 const (
@@ -72,8 +74,17 @@ func (s *Server) instantVector(ctx context.Context, q string, t time.Time) (prom
 	return nil, fmt.Errorf("the query %s gives a %s, not a vector", q, res.Value.Type())
 }
 
+// platformError answers with Prometheus' error envelope, as every /api/
+// path does.
 func platformError(c echo.Context, code int, format string, args ...any) error {
-	return c.JSON(code, map[string]string{"error": fmt.Sprintf(format, args...)})
+	typ := errorInternal
+	switch code {
+	case http.StatusBadRequest:
+		typ = errorBadData
+	case http.StatusServiceUnavailable:
+		typ = errorUnavailable
+	}
+	return c.JSON(code, errorBody{Status: "error", ErrorType: typ, Error: fmt.Sprintf(format, args...)})
 }
 
 // hoursParam reads the hours parameter, def when absent.
@@ -203,7 +214,68 @@ func (s *Server) vigilHealth() []dashboards.Component {
 			sc.Status, sc.Reason = dashboards.StatusDegraded, fmt.Sprintf("%d of %d targets fail, e.g. %s", bad, len(ts), first)
 		}
 	}
-	return append(out, sc)
+	return append(out, sc, s.notifierHealth(), s.jobsHealth())
+}
+
+// NotifierHealth is optionally implemented by Deps.Alertmanager: how the
+// last notification through each integration went, for the health.
+type NotifierHealth interface {
+	Deliveries() []notify.Delivery
+}
+
+// notifierHealth judges the notifications: degraded while the last
+// notification through some integration was given up.
+func (s *Server) notifierHealth() dashboards.Component {
+	c := dashboards.Component{Name: "notifier", Status: dashboards.StatusOK}
+	nh, ok := s.deps.Alertmanager.(NotifierHealth)
+	if !ok {
+		c.Status, c.Reason = dashboards.StatusUnknown, "no notifier"
+		return c
+	}
+	ds := nh.Deliveries()
+	failing, first := 0, ""
+	for _, d := range ds {
+		if d.LastError != "" {
+			failing++
+			if first == "" {
+				first = fmt.Sprintf("%s/%s at %s: %s", d.Receiver, d.Integration, d.LastAttempt.UTC().Format(time.RFC3339), d.LastError)
+			}
+		}
+	}
+	switch {
+	case len(ds) == 0:
+		c.Reason = "no notification sent yet"
+	case failing > 0:
+		c.Status, c.Reason = dashboards.StatusDegraded, fmt.Sprintf("the last notification of %d of %d integrations failed, e.g. %s", failing, len(ds), first)
+	default:
+		c.Reason = fmt.Sprintf("the last notification of each of %d integrations was delivered", len(ds))
+	}
+	return c
+}
+
+// jobsHealth judges the scheduled jobs by their last runs.
+func (s *Server) jobsHealth() dashboards.Component {
+	c := dashboards.Component{Name: "jobs", Status: dashboards.StatusOK}
+	if s.deps.Jobs == nil {
+		c.Status, c.Reason = dashboards.StatusUnknown, "no scheduled jobs"
+		return c
+	}
+	js := s.deps.Jobs.Jobs()
+	var failed []string
+	first := ""
+	for _, j := range js {
+		if j.Result == jobFailed {
+			failed = append(failed, j.Name)
+			if first == "" {
+				first = fmt.Sprintf("%s at %s: %s", j.Name, j.LastRun.UTC().Format(time.RFC3339), j.Detail)
+			}
+		}
+	}
+	c.Reason = fmt.Sprintf("the last run of each of %d jobs succeeded or is still to come", len(js))
+	if len(failed) > 0 {
+		c.Status, c.Reason = dashboards.StatusDegraded, fmt.Sprintf("the last run of %d of %d jobs (%s) failed, e.g. %s", len(failed), len(js), strings.Join(failed, ", "), first)
+	}
+	return c
 }
 
 // platformAlert is one alert of /api/v1/metrics/alerts.

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/vigil-monitoring/vigil/rules/notify"
 	"github.com/vigil-monitoring/vigil/storage"
 )
 
@@ -168,8 +171,8 @@ func TestPlatformSummaries(t *testing.T) {
 	for _, bad := range []string{"abc", "0", "-3", "1.5", "100000"} {
 		for _, path := range []string{"/api/v1/metrics/performance", "/api/v1/metrics/business"} {
 			res := get(t, s, path, vals("hours", bad))
-			if res.code != 400 || !strings.Contains(string(res.body), "hours") {
-				t.Errorf("%s?hours=%s: %d %s, want 400 naming hours", path, bad, res.code, res.body)
+			if res.code != 400 || !strings.Contains(string(res.body), "hours") || !strings.Contains(string(res.body), `"status":"error","errorType":"bad_data"`) {
+				t.Errorf("%s?hours=%s: %d %s, want 400 naming hours in the error envelope", path, bad, res.code, res.body)
 			}
 		}
 	}
@@ -260,5 +263,62 @@ func TestPlatformAlertsAndExposition(t *testing.T) {
 	res = post(t, s, "/api/v1/metrics/update-cache-metrics", nil)
 	if res.code != 200 || !strings.Contains(string(res.body), `"cache_hit_rates":[{"labels":{"cache":"c"},"value":0.9`) {
 		t.Errorf("update-cache-metrics: %d %s", res.code, res.body)
+	}
+}
+
+type fakeJobs []Job
+
+func (f fakeJobs) Jobs() []Job                    { return f }
+func (f fakeJobs) RunJob(name string) (Job, bool) { return Job{}, false }
+
+// TestPlatformHealthNotifierAndJobs: a webhook that fails and a job whose
+// last run failed make Vigil's health degraded, not down (200).
+func TestPlatformHealthNotifierAndJobs(t *testing.T) {
+	st := openStorage(t)
+	platformFixture(t, st)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "the receiver is down", http.StatusBadGateway)
+	}))
+	defer hook.Close()
+	c, err := notify.Parse([]byte("route: {receiver: ops, group_wait: 0s, group_interval: 1s}\nreceivers: [{name: ops, webhook_configs: [{url: '" + hook.URL + "'}]}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := notify.New(notify.Options{Config: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC)
+	s := newTestServer(t, st, Options{}, Deps{Alertmanager: d, Jobs: fakeJobs{
+		{Name: "update-all-metrics", Result: "ok"},
+		{Name: "cleanup-old-metrics", Result: "failed", LastRun: last, Detail: "the disk is full"},
+	}})
+	health := func() (int, map[string]string) {
+		res := get(t, s, "/api/v1/metrics/health", nil)
+		var h struct {
+			Status string
+			Vigil  []struct{ Name, Status, Reason string }
+		}
+		if err := json.Unmarshal(res.body, &h); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{"": h.Status}
+		for _, c := range h.Vigil {
+			out[c.Name] = c.Status + ": " + c.Reason
+		}
+		return res.code, out
+	}
+	code, h := health()
+	if code != 200 || h["notifier"] != "ok: no notification sent yet" ||
+		h["jobs"] != "degraded: the last run of 1 of 2 jobs (cleanup-old-metrics) failed, e.g. cleanup-old-metrics at 2026-03-02T04:00:00Z: the disk is full" || h[""] != "degraded" {
+		t.Errorf("health: %d %v", code, h)
+	}
+
+	d.Put(&notify.Alert{Labels: model.LabelSet{"alertname": "HighErrorRate"}})
+	d.Tick()
+	d.Wait()
+	code, h = health()
+	if code != 200 || !strings.HasPrefix(h["notifier"], "degraded: the last notification of 1 of 1 integrations failed, e.g. ops/webhook at ") || !strings.Contains(h["notifier"], "502 Bad Gateway") {
+		t.Errorf("health with a failing webhook: %d %v", code, h)
 	}
 }

@@ -59,6 +59,9 @@ type Dispatcher struct {
 	dirtyAlerts map[model.Fingerprint]bool
 	dirtyGroups map[string]bool
 	stateMu     sync.Mutex
+
+	// deliveries is how each integration's last notification went.
+	deliveries deliveries
 }
 
 type inhibitRule struct {
@@ -476,13 +479,16 @@ func (d *Dispatcher) deliver(in Integration, job flushJob, data *Data) error {
 		err := in.Notify(ctx, job.g.key, data)
 		metrics.GetOrCreateHistogram(`vigil_notification_latency_seconds` + labels).UpdateDuration(start)
 		if err == nil {
+			d.deliveries.record(job.receiver, in.Kind(), time.Now(), nil)
 			return nil
 		}
 		metrics.GetOrCreateCounter(`vigil_notification_requests_failed_total` + labels).Inc()
 		select {
 		case <-ctx.Done():
 			metrics.GetOrCreateCounter(`vigil_notifications_failed_total` + labels).Inc()
-			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			err = fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			d.deliveries.record(job.receiver, in.Kind(), time.Now(), err)
+			return err
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)

@@ -380,10 +380,17 @@ func TestDispatchHangingWebhook(t *testing.T) {
 	if failed.Get() != before+1 {
 		t.Errorf("vigil_notifications_failed_total went from %d to %d", before, failed.Get())
 	}
+	if ds := d.Deliveries(); len(ds) != 1 || ds[0].Receiver != "r" || ds[0].Integration != "webhook" ||
+		!strings.HasPrefix(ds[0].LastError, "gave up after") || !ds[0].LastSuccess.IsZero() {
+		t.Errorf("deliveries after the failure: %+v", ds)
+	}
 	step(d, clk, time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	if calls < 2 {
 		t.Errorf("%d calls: the alert was not notified again after the failure", calls)
+	}
+	if ds := d.Deliveries(); len(ds) != 1 || ds[0].LastError != "" || ds[0].LastSuccess.IsZero() {
+		t.Errorf("deliveries after the success: %+v", ds)
 	}
 }

@@ -126,6 +126,13 @@ func TestDecodeOTLP(t *testing.T) {
 			want: []string{`__name__="m", a_b="1;2", job="shop/checkout", instance="pod-1" 1 @1700000000000`},
 		},
 		{
+			name: "a map attribute of a data point becomes a label per key, an array JSON text",
+			metrics: `{"name": "m", "gauge": {"dataPoints": [{"timeUnixNano": "1700000000000000000", "asInt": "1", "attributes": [
+				{"key": "http.headers", "value": {"kvlistValue": {"values": [{"key": "host", "value": {"stringValue": "a"}}]}}},
+				{"key": "tags", "value": {"arrayValue": {"values": [{"stringValue": "x"}, {"intValue": "2"}]}}}]}]}}`,
+			want: []string{`__name__="m", http_headers_host="a", tags="[\"x\",2]", job="shop/checkout", instance="pod-1" 1 @1700000000000`},
+		},
+		{
 			name: "delta sums are not stored and are reported",
 			metrics: `{"name": "requests", "sum": {"isMonotonic": true, "aggregationTemporality": 1, "dataPoints": [
 				{"timeUnixNano": "1700000000000000000", "asInt": "1"}, {"timeUnixNano": "1700000001000000000", "asInt": "2"}]}},

@@ -218,7 +218,7 @@ func (f fakeRules) ActiveAlerts() []Alert {
 type fakeAlertmanagers struct{}
 
 func (fakeAlertmanagers) Alertmanagers() ([]string, []string) {
-	return []string{"http://am:9093/api/v2/alerts"}, nil
+	return []string{"http://vigil:9595/api/v2/alerts", "http://am:9093/api/v2/alerts"}, []string{"http://am-retired:9093/api/v2/alerts"}
 }
 
 func TestProviders(t *testing.T) {

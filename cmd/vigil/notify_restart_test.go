@@ -9,10 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/go-openapi/strfmt"
-	"github.com/prometheus/alertmanager/api/v2/client/alert"
-	"github.com/prometheus/alertmanager/api/v2/models"
 )
 
 // The binary stopped in the middle of an aggregation group, by SIGTERM
@@ -39,17 +35,8 @@ receivers:
 			args := []string{"--data-dir=" + filepath.Join(dir, "data"), "--config.alertmanager=" + amFile, "--rules.builtin=false"}
 			p := startVigilProcess(t, args...)
 			cli := adminAMClient(p.BaseURL)
-			post := func(endsAt time.Time, inst ...string) {
-				t.Helper()
-				var as models.PostableAlerts
-				for _, i := range inst {
-					as = append(as, &models.PostableAlert{Alert: models.Alert{Labels: models.LabelSet{"alertname": "PaymentsQueueStuck", "instance": i}},
-						EndsAt: strfmt.DateTime(endsAt)})
-				}
-				if _, err := cli.Alert.PostAlerts(alert.NewPostAlertsParams().WithAlerts(as)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			post := func(endsAt time.Time, inst ...string) { postInstances(t, cli, "PaymentsQueueStuck", endsAt, inst...) }
+
 			post(time.Now().Add(time.Hour), "a", "b") // a Prometheus that posts once
 			if got := sink.wait(1, 15*time.Second); len(got) != 1 || !slices.Equal(instances(got[0]), []string{"a:firing", "b:firing"}) {
 				t.Fatalf("first notification: %+v", got)

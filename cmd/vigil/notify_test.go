@@ -103,17 +103,7 @@ receivers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	post := func(endsAt time.Time, inst ...string) {
-		t.Helper()
-		var as models.PostableAlerts
-		for _, i := range inst {
-			as = append(as, &models.PostableAlert{Alert: models.Alert{Labels: models.LabelSet{"alertname": "PanicQueueStuck", "instance": i}},
-				Annotations: models.LabelSet{"summary": "queue stuck on " + i}, EndsAt: strfmt.DateTime(endsAt)})
-		}
-		if _, err := cli.Alert.PostAlerts(alert.NewPostAlertsParams().WithAlerts(as)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	post := func(endsAt time.Time, inst ...string) { postInstances(t, cli, "PanicQueueStuck", endsAt, inst...) }
 	post(time.Now().Add(5*time.Minute), "a", "b", "c")
 	got := sink.wait(1, 15*time.Second)
 	if len(got) != 1 || !slices.Equal(instances(got[0]), []string{"a:firing", "b:firing"}) || got[0].Receiver != "hook" {
@@ -154,3 +144,17 @@ func adminAMClient(baseURL string) *amclient.AlertmanagerAPI {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// postInstances posts, through Alertmanager's client, the alert named
+// alertname for each instance, with a summary, ending at endsAt.
+func postInstances(t *testing.T, cli *amclient.AlertmanagerAPI, alertname string, endsAt time.Time, inst ...string) {
+	t.Helper()
+	var as models.PostableAlerts
+	for _, i := range inst {
+		as = append(as, &models.PostableAlert{Alert: models.Alert{Labels: models.LabelSet{"alertname": alertname, "instance": i}},
+			Annotations: models.LabelSet{"summary": "queue stuck on " + i}, EndsAt: strfmt.DateTime(endsAt)})
+	}
+	if _, err := cli.Alert.PostAlerts(alert.NewPostAlertsParams().WithAlerts(as)); err != nil {
+		t.Fatal(err)
+	}
+}

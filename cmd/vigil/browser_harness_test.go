@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,8 +17,9 @@ import (
 )
 
 // A headless Chromium (Debian's chromium package; .ci/run installs it)
-// driven through the DevTools protocol, for the browser tests of the UI's
-// pages (browser_pages_test.go) against the real binary.
+// driven through the DevTools protocol, for the browser tests of the UI
+// against the real binary: the dashboards (browser_test.go and its
+// benchmark) and the other pages (browser_pages_test.go).
 
 // pagesChromium finds Chromium. Without it the browser tests cannot run:
 // under CI (CI set) that fails the test, elsewhere it skips with a note.
@@ -125,5 +128,34 @@ func pagesLogin(t testing.TB, ctx context.Context, baseURL, path, user, password
 	)
 	if u := pagesLocation(t, ctx); u.Path != strings.SplitN(path, "?", 2)[0] {
 		t.Fatalf("after the login the browser is at %s, want %s", u, path)
+	}
+}
+
+// pagesWaitQuery polls an instant query until it has a result, for up to
+// timeout: the first self-scrape comes within a scrape interval (15s)
+// after the start, later on a loaded machine.
+func pagesWaitQuery(t testing.TB, baseURL, query string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var res struct {
+			Data struct{ Result []json.RawMessage } `json:"data"`
+		}
+		resp, err := adminClient().Get(baseURL + "/api/v1/query?query=" + url.QueryEscape(query))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("query %s: %s %v", query, resp.Status, err)
+		}
+		if len(res.Data.Result) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query %s had no result within %s", query, timeout)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }

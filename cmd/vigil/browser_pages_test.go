@@ -75,35 +75,6 @@ func silenceByID(t *testing.T, baseURL, id string) apiSilence {
 	return apiSilence{}
 }
 
-// pagesWaitQuery polls an instant query until it has a result, for up to
-// timeout: the first self-scrape comes within a scrape interval (15s)
-// after the start, later on a loaded machine.
-func pagesWaitQuery(t testing.TB, baseURL, query string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		var res struct {
-			Data struct{ Result []json.RawMessage } `json:"data"`
-		}
-		resp, err := adminClient().Get(baseURL + "/api/v1/query?query=" + url.QueryEscape(query))
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = json.NewDecoder(resp.Body).Decode(&res)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("query %s: %s %v", query, resp.Status, err)
-		}
-		if len(res.Data.Result) > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("query %s had no result within %s", query, timeout)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 // matcherRow is a row of the silence form's matcher editor.
 type matcherRow struct {
 	Name  string `json:"name"`

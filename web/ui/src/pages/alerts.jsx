@@ -128,7 +128,7 @@ function AlertGroup({ name, alerts, expr, isAdmin }) {
         {expr && <a class="pg-group-link" href={exploreHref(expr)} title={expr}>query</a>}
       </summary>
       <ul class="pg-cards">
-        {alerts.sort((a, b) => (parseTimestamp(a.activeAt) || 0) - (parseTimestamp(b.activeAt) || 0))
+        {[...alerts].sort((a, b) => (parseTimestamp(a.activeAt) || 0) - (parseTimestamp(b.activeAt) || 0))
           .map((a) => <AlertCard key={a.key} alert={a} isAdmin={isAdmin} />)}
       </ul>
     </details>

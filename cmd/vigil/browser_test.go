@@ -122,7 +122,10 @@ const importedDashboard = `{
   "tags": ["imported"],
   "time": {"from": "now-1h", "to": "now"},
   "templating": {"list": [
-    {"name": "job", "type": "custom", "query": "panic-platform,vigil", "current": {"text": "panic-platform", "value": "panic-platform"}}
+    {"name": "job", "type": "custom", "query": "panic-platform,vigil", "current": {"text": "panic-platform", "value": "panic-platform"}},
+    {"name": "jobs", "type": "custom", "query": "panic-platform,vigil,other.job", "multi": true, "includeAll": true,
+     "current": {"text": ["panic-platform", "vigil"], "value": ["panic-platform", "vigil"]}},
+    {"name": "window", "type": "interval", "query": "1m,5m,1h", "current": {"text": "5m", "value": "5m"}}
   ]},
   "panels": [
     {"id": 1, "type": "timeseries", "title": "Targets up of $job", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
@@ -134,7 +137,13 @@ const importedDashboard = `{
     {"id": 4, "type": "piechart", "title": "Share by job", "gridPos": {"x": 0, "y": 8, "w": 8, "h": 8},
      "targets": [{"refId": "A", "expr": "count by (job) (up)"}]},
     {"id": 5, "type": "text", "title": "Notes", "gridPos": {"x": 8, "y": 8, "w": 16, "h": 8},
-     "options": {"mode": "markdown", "content": "## Read me\nThe **job** is $job. <script>window.pwned = true</script> [docs](javascript:alert(1))"}}
+     "options": {"mode": "markdown", "content": "## Read me\nThe **job** is $job. <script>window.pwned = true</script> [docs](javascript:alert(1))"}},
+    {"id": 6, "type": "timeseries", "title": "Interpolation", "gridPos": {"x": 0, "y": 16, "w": 24, "h": 6}, "interval": "1m",
+     "targets": [
+       {"refId": "A", "expr": "count(up{job=~\"$jobs\"})"},
+       {"refId": "B", "expr": "count(up{job=\"[[job]]\"}) + count(up{job=~\"${jobs:pipe}\"})"},
+       {"refId": "C", "expr": "sum(rate(up{job=\"${job}\"}[$__rate_interval])) * $__range_s / $__range_s + count_over_time(up{job=\"$job\"}[$window]) * 0"}
+     ]}
   ]
 }`
 
@@ -144,11 +153,6 @@ const importedDashboard = `{
 func TestBrowserUI(t *testing.T) {
 	ctx := pagesTab(t, 1400, 1000)
 	p := startDemoForBrowser(t)
-	browserUI(t, ctx, p.BaseURL)
-}
-
-func browserUI(t *testing.T, ctx context.Context, baseURL string) {
-	p := struct{ BaseURL string }{baseURL}
 	pagesLogin(t, ctx, p.BaseURL, "/d/vigil-system-overview", testAdminUser, testAdminPassword)
 	if name := pagesEval[string](t, ctx, `document.getElementById('user-name').textContent`); name != testAdminUser {
 		t.Errorf("the nav bar shows the user %q, want %q", name, testAdminUser)
@@ -204,10 +208,46 @@ func browserUI(t *testing.T, ctx context.Context, baseURL string) {
 		if pie := byID["4"]; pie.State != "unsupported" || pie.Message != "Panel type 'piechart' is not supported by Vigil" {
 			t.Errorf("the piechart panel: %+v, want the placeholder", pie)
 		}
+		// Variables and macros written as Grafana writes them for Prometheus:
+		// several values as a regex alternation, formats, the one-hour range
+		// in seconds, $__rate_interval = max($__interval + 1m, 4 × 1m) with
+		// the panel's 1m min interval standing for the scrape interval.
+		want := []string{
+			`count(up{job=~"(panic-platform|vigil)"})`,
+			`count(up{job="panic-platform"}) + count(up{job=~"panic-platform|vigil"})`,
+			`sum(rate(up{job="panic-platform"}[4m])) * 3600 / 3600 + count_over_time(up{job="panic-platform"}[5m]) * 0`,
+		}
+		if ip := byID["6"]; !slices.Equal(ip.Queries, want) || ip.State != "ok" {
+			t.Errorf("interpolated queries: %s %q\nwant %q", ip.State, ip.Queries, want)
+		}
 		text := pagesEval[string](t, ctx, `document.querySelector('[data-panel-id="5"] .markdown').innerHTML`)
 		if !strings.Contains(text, "<h2>Read me</h2>") || !strings.Contains(text, "<strong>job</strong> is panic-platform") ||
 			strings.Contains(text, "<script") || strings.Contains(text, `href="javascript`) || pagesEval[bool](t, ctx, `window.pwned === true`) {
 			t.Errorf("the text panel's markdown: %s", text)
+		}
+
+		// Export gives the stored JSON back; Delete removes a user dashboard.
+		exported, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch(document.getElementById('export').href).then((r) => r.text())`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("fetching the export link: %v", err)
+		}
+		var back struct{ UID, Title string }
+		if err := json.Unmarshal([]byte(exported), &back); err != nil || back.UID != "browser-import" || back.Title != "Imported from Grafana" {
+			t.Errorf("the export link gives %.200s (%v)", exported, err)
+		}
+		pagesEval[bool](t, ctx, `(window.confirm = () => true, true)`)
+		pagesDo(t, ctx, "deleting the dashboard", chromedp.Click(chromedp.ID("delete-dashboard")))
+		pagesWait(t, ctx, "the dashboard list", `location.pathname === '/' && document.querySelector('.dash-items')`, 10*time.Second)
+		if pagesEval[bool](t, ctx, `!!document.querySelector('[data-uid="browser-import"]')`) {
+			t.Error("the deleted dashboard is still listed")
+		}
+		resp, err := adminClient().Get(p.BaseURL + "/api/v1/dashboards/browser-import")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET the deleted dashboard: %s, want 404", resp.Status)
 		}
 	})
 
@@ -242,6 +282,13 @@ func browserUI(t *testing.T, ctx context.Context, baseURL string) {
 			t.Errorf("a drag over 30%% of 3 hours zooms to %s (%s)", span, u)
 		}
 		checkAllPanelsDrawData(t, settledPanels(t, ctx))
+
+		// Auto-refresh every 5 s runs the queries again.
+		queries := `performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/query')).length`
+		before := pagesEval[int](t, ctx, queries)
+		pagesEval[bool](t, ctx, `(() => { const s = document.getElementById('refresh-interval'); s.value = '5s'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
+		pagesWait(t, ctx, "refresh=5s in the URL", `new URLSearchParams(location.search).get('refresh') === '5s'`, 10*time.Second)
+		pagesWait(t, ctx, "the queries to run again", fmt.Sprintf(`%s >= %d`, queries, before+len(panels)-1), 20*time.Second)
 	})
 
 	t.Run("business metrics", func(t *testing.T) {

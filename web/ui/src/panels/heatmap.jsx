@@ -2,7 +2,8 @@
 // "le") as rows, time as columns, the count of each cell as colour. With
 // format "heatmap" (or the legacy panel's "tsbuckets") the cumulative
 // buckets are turned into per-bucket counts, as Grafana does.
-import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useMemo, useRef, useState } from 'preact/hooks';
+import { useCanvas } from './canvas.js';
 import { cssColor } from '../colors.js';
 import { themeColor } from '../theme.js';
 import { formatTime } from '../time.js';
@@ -52,66 +53,49 @@ export function HeatmapPanel({ panel, frames, range, onDrawn }) {
   const [hover, setHover] = useState(null);
   const geom = useRef(null);
 
-  useLayoutEffect(() => {
-    const c = ref.current;
-    if (!c) return undefined;
-    const draw = () => {
-      const dpr = window.devicePixelRatio || 1;
-      const w = c.clientWidth, h = c.clientHeight;
-      if (w === 0 || h === 0) return;
-      c.width = Math.round(w * dpr);
-      c.height = Math.round(h * dpr);
-      const g = c.getContext('2d');
-      g.setTransform(dpr, 0, 0, dpr, 0, 0);
-      g.clearRect(0, 0, w, h);
-      const { x, rows } = data;
-      const left = 64, bottom = 22, top = 4, right = 6;
-      const pw = w - left - right, ph = h - top - bottom;
-      geom.current = { left, top, pw, ph };
-      if (pw <= 0 || ph <= 0 || rows.length === 0 || x.length === 0) { onDrawn && onDrawn(); return; }
-      let max = 0;
-      for (const r of rows) for (const v of r.values) if (v !== null && v > max) max = v;
-      const t0 = range.start / 1000, t1 = range.end / 1000;
-      const step = x.length > 1 ? x[1] - x[0] : (t1 - t0);
-      const cw = (step / (t1 - t0)) * pw;
-      const rh = ph / rows.length;
-      rows.forEach((r, k) => {
-        const y = top + ph - (k + 1) * rh;
-        r.values.forEach((v, i) => {
-          if (v === null || v <= 0) return;
-          const { rgb, alpha } = colorAt(max > 0 ? v / max : 0, opacityColor);
-          g.globalAlpha = alpha;
-          g.fillStyle = rgb;
-          const cx = left + ((x[i] - step - t0) / (t1 - t0)) * pw;
-          g.fillRect(Math.max(left, cx), y, Math.max(1, cw - (cw > 4 ? 1 : 0)), Math.max(1, rh - (rh > 4 ? 1 : 0)));
-        });
+  useCanvas(ref, (g, w, h) => {
+    const { x, rows } = data;
+    const left = 64, bottom = 22, top = 4, right = 6;
+    const pw = w - left - right, ph = h - top - bottom;
+    geom.current = { left, top, pw, ph };
+    if (pw <= 0 || ph <= 0 || rows.length === 0 || x.length === 0) { onDrawn && onDrawn(); return; }
+    let max = 0;
+    for (const r of rows) for (const v of r.values) if (v !== null && v > max) max = v;
+    const t0 = range.start / 1000, t1 = range.end / 1000;
+    const step = x.length > 1 ? x[1] - x[0] : (t1 - t0);
+    const cw = (step / (t1 - t0)) * pw;
+    const rh = ph / rows.length;
+    rows.forEach((r, k) => {
+      const y = top + ph - (k + 1) * rh;
+      r.values.forEach((v, i) => {
+        if (v === null || v <= 0) return;
+        const { rgb, alpha } = colorAt(max > 0 ? v / max : 0, opacityColor);
+        g.globalAlpha = alpha;
+        g.fillStyle = rgb;
+        const cx = left + ((x[i] - step - t0) / (t1 - t0)) * pw;
+        g.fillRect(Math.max(left, cx), y, Math.max(1, cw - (cw > 4 ? 1 : 0)), Math.max(1, rh - (rh > 4 ? 1 : 0)));
       });
-      g.globalAlpha = 1;
-      g.fillStyle = themeColor('--axis') || '#888';
-      g.font = '11px system-ui, sans-serif';
-      g.textAlign = 'right';
-      g.textBaseline = 'middle';
-      const every = Math.max(1, Math.ceil(rows.length / Math.max(1, Math.floor(ph / 16))));
-      rows.forEach((r, k) => {
-        if (k % every) return;
-        const label = r.bound === Infinity ? '+Inf' : Number.isNaN(r.bound) ? r.le : formatValue(r.bound, unit);
-        g.fillText(label, left - 6, top + ph - (k + 0.5) * rh);
-      });
-      g.textAlign = 'center';
-      g.textBaseline = 'top';
-      const ticks = Math.max(2, Math.floor(pw / 110));
-      for (let i = 0; i <= ticks; i++) {
-        const t = t0 + ((t1 - t0) * i) / ticks;
-        const label = formatTime(t * 1000).slice(t1 - t0 > 86400 ? 5 : 11, 16);
-        g.fillText(label, Math.min(w - 20, Math.max(left + 20, left + (pw * i) / ticks)), top + ph + 6);
-      }
-      onDrawn && onDrawn();
-    };
-    draw();
-    const ro = new ResizeObserver(draw);
-    ro.observe(c);
-    window.addEventListener('vigil-theme', draw);
-    return () => { ro.disconnect(); window.removeEventListener('vigil-theme', draw); };
+    });
+    g.globalAlpha = 1;
+    g.fillStyle = themeColor('--axis') || '#888';
+    g.font = '11px system-ui, sans-serif';
+    g.textAlign = 'right';
+    g.textBaseline = 'middle';
+    const every = Math.max(1, Math.ceil(rows.length / Math.max(1, Math.floor(ph / 16))));
+    rows.forEach((r, k) => {
+      if (k % every) return;
+      const label = r.bound === Infinity ? '+Inf' : Number.isNaN(r.bound) ? r.le : formatValue(r.bound, unit);
+      g.fillText(label, left - 6, top + ph - (k + 0.5) * rh);
+    });
+    g.textAlign = 'center';
+    g.textBaseline = 'top';
+    const ticks = Math.max(2, Math.floor(pw / 110));
+    for (let i = 0; i <= ticks; i++) {
+      const t = t0 + ((t1 - t0) * i) / ticks;
+      const label = formatTime(t * 1000).slice(t1 - t0 > 86400 ? 5 : 11, 16);
+      g.fillText(label, Math.min(w - 20, Math.max(left + 20, left + (pw * i) / ticks)), top + ph + 6);
+    }
+    onDrawn && onDrawn();
   }, [data, range, unit, opacityColor]);
 
   const onMove = (ev) => {

@@ -79,6 +79,7 @@ type Appliance struct {
 	demo       *demoRunner // nil without --demo
 	jobs       *jobRunner
 	events     *ingest.Recorder // the event API's
+	eventsRun  *eventsRunner
 	dashboards *dashboardRunner
 	server     *http.Server
 	listener   net.Listener
@@ -274,11 +275,13 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		a.demo = startDemo(a.storage, clock.Wall{}, cfg.DemoBackfill.Std(), a.log, a.rules.backfillRecordings)
 	}
 	a.events = ingest.NewRecorder(a.storage, nil)
-	events := &eventsRunner{rec: a.events}
-	if _, err := events.Reload(cfg); err != nil {
+	if a.eventsRun, err = startEvents(a.events, a.stateDB, a.log); err != nil {
 		return err
 	}
-	a.components = append(a.components, events)
+	if _, err := a.eventsRun.Reload(cfg); err != nil {
+		return err
+	}
+	a.components = append(a.components, a.eventsRun)
 	// Last of the components: its reload loads what it can and still
 	// reports the files it skipped, after the others have reloaded.
 	if a.dashboards, err = startDashboards(cfg, a.stateDB, p, a.log); err != nil {
@@ -487,6 +490,9 @@ func (a *Appliance) shutdown(ctx context.Context) error {
 	}
 	if a.pushed != nil {
 		a.pushed.close()
+	}
+	if a.eventsRun != nil {
+		a.eventsRun.close()
 	}
 	if a.storage != nil {
 		a.log.Info("stopping: flushing and closing the storage")

@@ -28,8 +28,8 @@ import (
 //     that they stop counting against the series limits and the index;
 //   - TSDB snapshots made through /api/v1/admin/tsdb/snapshot that
 //     nobody removed, older than jobs.cleanup.snapshot_max_age;
-//   - event IDs past the retry window, which the event API would
-//     otherwise keep in memory until it has seen 100,000 of them.
+//   - event IDs past the retry window (an hour), which the event API
+//     keeps in the state file so that a retry after a restart counts once.
 
 // CleanupConfig is the daily clean-up job.
 type CleanupConfig struct {
@@ -138,7 +138,11 @@ func (c *cleanup) run(ctx context.Context, now time.Time) (string, error) {
 		done = append(done, fmt.Sprintf("removed %d snapshots older than %s", len(removed), cfg.SnapshotMaxAge))
 	}
 	if c.events != nil {
-		done = append(done, fmt.Sprintf("forgot %d event IDs past the retry window", c.events.ForgetExpiredIDs(now)))
+		n, err := c.events.ForgetExpiredIDs(now)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		done = append(done, fmt.Sprintf("forgot %d event IDs past the retry window", n))
 	}
 	detail := strings.Join(done, "; ")
 	if len(errs) > 0 {

@@ -1,9 +1,15 @@
 package appliance
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/vigil-monitoring/vigil/storage/ingest"
 )
@@ -67,10 +73,58 @@ func (c EventsConfig) validate(badKey func(key string, format string, args ...an
 }
 
 // eventsRunner applies the event settings to the recorder, at start and
-// at each reload.
+// at each reload, and writes the event IDs to the state file once a
+// second.
 type eventsRunner struct {
 	rec  *ingest.Recorder
 	last string // the declarations applied, to tell a change
+	log  *slog.Logger
+
+	stop context.CancelFunc
+	done sync.WaitGroup
+}
+
+// eventIDsFlushEvery is how often new event IDs are written to the state
+// file: what a crash can lose of them, as of the samples.
+const eventIDsFlushEvery = time.Second
+
+// startEvents keeps the recorder's event IDs in db and starts writing new
+// ones there.
+func startEvents(rec *ingest.Recorder, db *bbolt.DB, log *slog.Logger) (*eventsRunner, error) {
+	if err := rec.KeepIDs(db); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &eventsRunner{rec: rec, log: log.With("component", "events"), stop: cancel}
+	e.done.Add(1)
+	go func() {
+		defer e.done.Done()
+		tick := time.NewTicker(eventIDsFlushEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				e.flush()
+			}
+		}
+	}()
+	return e, nil
+}
+
+func (e *eventsRunner) flush() {
+	if err := e.rec.FlushIDs(); err != nil {
+		e.log.Warn("event IDs not saved; retries after a restart may count twice", "err", err)
+	}
+}
+
+// close stops the writing and writes the last IDs; the HTTP server has
+// stopped, so no more come.
+func (e *eventsRunner) close() {
+	e.stop()
+	e.done.Wait()
+	e.flush()
 }
 
 var _ component = (*eventsRunner)(nil)

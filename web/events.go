@@ -56,7 +56,11 @@ func (s *Server) recordEvents(c echo.Context, record func(ctx context.Context, b
 		}
 		return eventError(c, http.StatusServiceUnavailable, errorUnavailable, err.Error(), nil)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "success", "recorded": n, "retried": retried})
+	return c.JSON(http.StatusOK, struct {
+		Status   string `json:"status"`
+		Recorded int    `json:"recorded"`
+		Retried  int    `json:"retried"`
+	}{"success", n, retried})
 }
 
 // errorBody is Prometheus' error envelope, in its order, with the index

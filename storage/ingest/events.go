@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"go.etcd.io/bbolt"
 
 	"github.com/vigil-monitoring/vigil/storage"
 )
@@ -97,6 +98,11 @@ type Recorder struct {
 	seen       map[string]map[string]bool
 	seenLoaded map[string]bool
 	ids        map[string]time.Time // event IDs recorded (kind, NUL, id), for retries
+	idq        []idEntry            // the same in the order recorded, from idHead
+	idHead     int
+	idsDB      *bbolt.DB // where IDs are kept across restarts; nil: nowhere
+	idsPending []idEntry // recorded since the last FlushIDs
+	maxIDs     int       // MaxEventIDs; tests lower it
 	lastTs     int64
 	hist       map[string]*eventHistogram
 	custom     map[string]*customMetric // by name; replaced whole by SetCustomMetrics
@@ -110,10 +116,6 @@ type eventHistogram struct {
 	le                 []string
 }
 
-// idTTL is how long an event ID is remembered: longer than Celery's
-// retries take.
-const idTTL = time.Hour
-
 // NewRecorder returns a recorder that stores into st; now is its clock
 // (time.Now when nil).
 func NewRecorder(st *storage.Storage, now func() time.Time) *Recorder {
@@ -121,7 +123,7 @@ func NewRecorder(st *storage.Storage, now func() time.Time) *Recorder {
 		now = time.Now
 	}
 	r := &Recorder{st: st, now: now, values: map[string]float64{}, seen: map[string]map[string]bool{}, seenLoaded: map[string]bool{},
-		ids: map[string]time.Time{}, hist: map[string]*eventHistogram{}, custom: map[string]*customMetric{}}
+		ids: map[string]time.Time{}, maxIDs: MaxEventIDs, hist: map[string]*eventHistogram{}, custom: map[string]*customMetric{}}
 	for _, m := range Catalogue() {
 		if m.Type == Histogram {
 			r.hist[m.Name] = newEventHistogram(m.Name, m.Buckets)
@@ -375,12 +377,10 @@ func (r *Recorder) record(ctx context.Context, scope string, body io.Reader, par
 	}
 	for i, id := range ids {
 		if id != "" && !skip[i] {
-			r.ids[id] = now
+			r.rememberIDLocked(id, now)
 		}
 	}
-	if len(r.ids) > 100_000 {
-		r.forgetExpiredIDsLocked(now)
-	}
+	r.evictIDsLocked(now)
 	return len(raws) - retried, retried, nil
 }
 
@@ -437,27 +437,6 @@ func (r *Recorder) loadSeen(ctx context.Context, c labelCap) error {
 	}
 	r.seenLoaded[c.scope] = true
 	return nil
-}
-
-// ForgetExpiredIDs forgets the event IDs recorded longer ago than retries
-// are recognised (an hour), and returns how many it forgot. Record does
-// it too, once it remembers 100,000 IDs; the daily clean-up calls it so
-// that a quiet recorder gives the memory back as well.
-func (r *Recorder) ForgetExpiredIDs(now time.Time) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.forgetExpiredIDsLocked(now)
-}
-
-func (r *Recorder) forgetExpiredIDsLocked(now time.Time) int {
-	n := 0
-	for id, t := range r.ids {
-		if now.Sub(t) >= idTTL {
-			delete(r.ids, id)
-			n++
-		}
-	}
-	return n
 }
 
 type touchedSeries struct {

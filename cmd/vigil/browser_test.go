@@ -30,13 +30,15 @@ type panelState struct {
 	Points  int      `json:"points"`
 	Queries []string `json:"queries"`
 	Message string   `json:"message"`
+	Note    string   `json:"note"`
 }
 
 const readPanelsJS = `[...document.querySelectorAll('[data-panel-id]')].map((p) => ({
 	id: p.dataset.panelId, type: p.dataset.panelType, state: p.dataset.state,
 	title: (p.querySelector('.panel-title') || {}).textContent || '',
 	points: Number(p.dataset.points || 0), queries: JSON.parse(p.dataset.queries || '[]'),
-	message: (p.querySelector('.panel-message') || {}).textContent || '' }))`
+	message: (p.querySelector('.panel-message') || {}).textContent || '',
+	note: (p.querySelector('.panel-unsupported-note') || {}).textContent || '' }))`
 
 // openDashboard navigates to a dashboard, opens its collapsed rows and
 // waits until no panel is loading any more.
@@ -113,7 +115,7 @@ func startDemoForBrowser(t *testing.T) *vigilProcess {
 }
 
 // importedDashboard is the dashboard the import test uploads: a panel
-// with data, an unknown variable in a title, a query that fails when it
+// with data, an unknown variable in a title, options Vigil does not apply, a query that fails when it
 // runs (Vigil refuses one that does not parse at the import) and a panel
 // type Vigil does not draw.
 const importedDashboard = `{
@@ -131,6 +133,7 @@ const importedDashboard = `{
     {"id": 1, "type": "timeseries", "title": "Targets up of $job", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
      "targets": [{"refId": "A", "expr": "up{job=\"$job\"}", "legendFormat": "{{instance}}"}]},
     {"id": 2, "type": "stat", "title": "Scrapes of $nosuch", "gridPos": {"x": 12, "y": 0, "w": 6, "h": 8},
+     "repeat": "job", "transformations": [{"id": "calculateField", "options": {}}],
      "targets": [{"refId": "A", "expr": "count(up)", "instant": true}]},
     {"id": 3, "type": "timeseries", "title": "Failing query", "gridPos": {"x": 18, "y": 0, "w": 6, "h": 8},
      "targets": [{"refId": "A", "expr": "up + on() up"}]},
@@ -201,6 +204,12 @@ func TestBrowserUI(t *testing.T) {
 		}
 		if st := byID["2"]; st.State != "ok" || st.Title != "Scrapes of $nosuch" {
 			t.Errorf("the panel with an unknown variable in its title: %+v (want the variable as written)", st)
+		}
+		if st := byID["2"]; st.Note != "⚠ not applied: repeat by $job; transformation 'calculateField'" {
+			t.Errorf("the panel with options Vigil does not apply says %q", st.Note)
+		}
+		if up := byID["1"]; up.Note != "" {
+			t.Errorf("a plain panel says %q", up.Note)
 		}
 		if bad := byID["3"]; bad.State != "error" || !strings.Contains(bad.Message, "many-to-many matching not allowed") {
 			t.Errorf("the panel with a failing query: %+v, want the query's error in the panel", bad)

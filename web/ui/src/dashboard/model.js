@@ -204,3 +204,28 @@ export function mapValue(mappings, v) {
   }
   return null;
 }
+
+// Transformations Vigil applies: organize (tables) and merge (tables join
+// their queries anyway).
+const appliedTransformations = { table: new Set(['organize', 'merge']), 'table-old': new Set(['organize', 'merge']) };
+
+/**
+ * unsupportedOptions names what of a panel Vigil does not apply, so the
+ * panel can say so instead of looking complete: repeating by a variable,
+ * transformations, queries of other data sources.
+ */
+export function unsupportedOptions(panel) {
+  const out = [];
+  if (typeof panel.repeat === 'string' && panel.repeat) out.push(`repeat by $${panel.repeat}`);
+  const applied = appliedTransformations[panel.type] || new Set();
+  for (const t of Array.isArray(panel.transformations) ? panel.transformations : []) {
+    if (t && t.id && !applied.has(t.id) && !t.disabled) out.push(`transformation '${t.id}'`);
+  }
+  for (const t of Array.isArray(panel.targets) ? panel.targets : []) {
+    if (t && !t.hide && typeof t.expr !== 'string') {
+      const ds = t.datasource && typeof t.datasource === 'object' ? t.datasource.type : t.datasource;
+      out.push(`query ${t.refId || ''} without a PromQL expr${ds ? ` (data source ${ds})` : ''}`.replace('  ', ' '));
+    }
+  }
+  return out;
+}

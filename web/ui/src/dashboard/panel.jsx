@@ -10,7 +10,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { isAbort } from '../api.js';
 import { interpolate, rangeMacros } from './variables.js';
 import { planQueries, runPlan } from './queries.js';
-import { supportedTypes } from './model.js';
+import { supportedTypes, unsupportedOptions } from './model.js';
 import { renderers, framePoints } from '../panels/index.js';
 
 export function Panel({ panel, panelId, range, vars, widthPx, onZoom, onSettled, refreshTick }) {
@@ -60,6 +60,7 @@ export function Panel({ panel, panelId, range, vars, widthPx, onZoom, onSettled,
   }, [done, planKey]);
 
   const points = state.frames.reduce((n, f) => n + framePoints(f), 0);
+  const notes = supported ? unsupportedOptions(panel) : [];
   const desc = panel.description ? interpolate(panel.description, vars, rangeMacros(range), range) : '';
   return (
     <div class={`panel panel-${type}`} data-panel-id={panelId} data-panel-type={type} data-state={state.status}
@@ -69,6 +70,11 @@ export function Panel({ panel, panelId, range, vars, widthPx, onZoom, onSettled,
         <div class="panel-head">
           <span class="panel-title" title={title}>{title}</span>
           {desc && <span class="panel-info" title={desc} aria-label={desc}>i</span>}
+          {notes.length > 0 && (
+            <span class="panel-unsupported-note" role="note" title={`Vigil does not apply: ${notes.join('; ')}`}>
+              ⚠ not applied: {notes.join('; ')}
+            </span>
+          )}
           {state.status === 'loading' && <span class="panel-loading" aria-label="loading" />}
         </div>
       )}

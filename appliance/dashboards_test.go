@@ -61,6 +61,7 @@ func TestBuiltinDashboardsShowDemoData(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Demo = true
 	cfg.DemoBackfill = Duration(6 * time.Hour) // of the default 24h
+	started := time.Now()
 	a := startAppliance(t, cfg)
 	base := a.URL()
 
@@ -80,6 +81,18 @@ func TestBuiltinDashboardsShowDemoData(t *testing.T) {
 			t.Fatal("the demo's backfill and its recordings are not there after 3 minutes")
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+
+	// The recordings reach the present: before the first live evaluation
+	// (5 minutes after the start) the recorded series are fresh already.
+	if time.Since(started) < 4*time.Minute {
+		var v struct {
+			Result []series `json:"result"`
+		}
+		apiGet(t, base, "/api/v1/query", url.Values{"query": {`count(firm:panic_service_completions:rate1h) > 0 and on() count(zone:prank_detections:ratio_rate1h) == 5`}}, &v)
+		if len(v.Result) != 1 {
+			t.Errorf("the recorded series have no sample within the lookback before the first live evaluation: %+v", v.Result)
+		}
 	}
 
 	end := time.Now()

@@ -113,9 +113,14 @@ func (r *ruleRunner) stop() { r.m.Stop() }
 // backfillRecordings records the history from from to to with the
 // recording rules, for the demo's backfill: the dashboards' panels over
 // recorded series then show the whole history, not only what came after
-// the start.
+// the start. It records up to the present, which the backfill took time to
+// reach, so that the recorded series stay fresh until the first live
+// evaluation, an interval after the start.
 func (r *ruleRunner) backfillRecordings(ctx context.Context, from, to time.Time) {
 	t0 := time.Now()
+	if to.Before(t0) {
+		to = t0
+	}
 	n, err := r.m.BackfillRecordings(ctx, from, to)
 	if err != nil && ctx.Err() == nil {
 		r.log.Warn("recording rules not recorded over the whole backfill", "err", err)

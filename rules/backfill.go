@@ -13,8 +13,10 @@ import (
 
 // BackfillRecordings evaluates the recording rules of every group at each
 // tick of the group's interval from from to to (ticks aligned to the
-// interval, as a cron would have run them) and stores what they record,
-// as if they had run then. It is for history written after the fact, such
+// interval, as a cron would have run them), and at to itself, and stores
+// what they record, as if they had run then. Evaluating at to makes the
+// recorded series reach the end of the history: with to the present, they
+// stay within the lookback until the first live evaluation. It is for history written after the fact, such
 // as the demo's: without it, the recorded series that the built-in rules
 // and dashboards read would start at the first live evaluation.
 //
@@ -53,7 +55,14 @@ func (m *Manager) BackfillRecordings(ctx context.Context, from, to time.Time) (i
 		if first.Before(from) {
 			first = first.Add(g.interval)
 		}
+		ticks := []time.Time{}
 		for ts := first; !ts.After(to); ts = ts.Add(g.interval) {
+			ticks = append(ticks, ts)
+		}
+		if n := len(ticks); !to.Before(from) && (n == 0 || !ticks[n-1].Equal(to)) {
+			ticks = append(ticks, to)
+		}
+		for _, ts := range ticks {
 			for _, rule := range g.rules {
 				r, ok := rule.(*recordingRule)
 				if !ok {

@@ -21,23 +21,23 @@ func TestBackfillRecordings(t *testing.T) {
         expr: vector(1)
 `)
 
-	from, to := t0.Add(-time.Hour+time.Second), t0
+	from, to := t0.Add(-time.Hour+time.Second), t0.Add(time.Minute)
 	n, err := m.BackfillRecordings(context.Background(), from, to)
-	// Ticks at -55m, -50m, ..., 0: 12 of them, 5 zones each.
-	if n != 12*5 {
-		t.Errorf("stored %d samples, want 60", n)
+	// Ticks at -55m, -50m, ..., 0 and the end, +1m: 13, 5 zones each.
+	if n != 13*5 {
+		t.Errorf("stored %d samples, want 65", n)
 	}
 	if err == nil || strings.Count(err.Error(), "recording rule broken") != 1 {
 		t.Errorf("the failing rule is not reported once: %v", err)
 	}
 	st.ForceFlush()
-	counts, err := q(context.Background(), `count_over_time(zone:panic_requests:rate5m[1h])`, t0)
+	counts, err := q(context.Background(), `count_over_time(zone:panic_requests:rate5m[1h])`, to)
 	if err != nil || len(counts) != 5 {
 		t.Fatalf("recorded series: %v %v", counts, err)
 	}
 	for _, s := range counts {
-		if s.F != 12 {
-			t.Errorf("%s has %v samples in the last hour, want 12", s.Metric, s.F)
+		if s.F != 13 {
+			t.Errorf("%s has %v samples in the hour before the end, want 13 (the ticks from -55m to 0, and the end)", s.Metric, s.F)
 		}
 	}
 	at := t0.Add(-30 * time.Minute)

@@ -250,6 +250,16 @@ func TestBrowserUI(t *testing.T) {
 		if pagesEval[bool](t, ctx, `!!document.querySelector('[data-uid="browser-import"]')`) {
 			t.Error("the deleted dashboard is still listed")
 		}
+		// The list: both built-ins with their badge; the search narrows it.
+		for _, uid := range []string{"vigil-system-overview", "vigil-business-metrics"} {
+			if b := pagesEval[string](t, ctx, `(document.querySelector('[data-uid="`+uid+`"] .badge') || {}).textContent || ''`); b != "built-in" {
+				t.Errorf("the list shows %s with the badge %q, want built-in", uid, b)
+			}
+		}
+		pagesDo(t, ctx, "searching the list", chromedp.SendKeys(chromedp.ID("dashboard-search"), "business"))
+		if shown := pagesEval[[]string](t, ctx, `[...document.querySelectorAll('.dash-items li[data-uid]')].map((li) => li.dataset.uid)`); !slices.Equal(shown, []string{"vigil-business-metrics"}) {
+			t.Errorf("searching for business lists %q", shown)
+		}
 		resp, err := adminClient().Get(p.BaseURL + "/api/v1/dashboards/browser-import")
 		if err != nil {
 			t.Fatal(err)

@@ -133,7 +133,7 @@ const importedDashboard = `{
     {"id": 1, "type": "timeseries", "title": "Targets up of $job", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
      "targets": [{"refId": "A", "expr": "up{job=\"$job\"}", "legendFormat": "{{instance}}"}]},
     {"id": 2, "type": "stat", "title": "Scrapes of $nosuch", "gridPos": {"x": 12, "y": 0, "w": 6, "h": 8},
-     "repeat": "job", "transformations": [{"id": "calculateField", "options": {}}],
+     "repeat": "nosuchvar", "transformations": [{"id": "calculateField", "options": {}}],
      "targets": [{"refId": "A", "expr": "count(up)", "instant": true}]},
     {"id": 3, "type": "timeseries", "title": "Failing query", "gridPos": {"x": 18, "y": 0, "w": 6, "h": 8},
      "targets": [{"refId": "A", "expr": "up + on() up"}]},
@@ -141,6 +141,10 @@ const importedDashboard = `{
      "targets": [{"refId": "A", "expr": "count by (job) (up)"}]},
     {"id": 5, "type": "text", "title": "Notes", "gridPos": {"x": 8, "y": 8, "w": 16, "h": 8},
      "options": {"mode": "markdown", "content": "## Read me\nThe **job** is $job. <script>window.pwned = true</script> [docs](javascript:alert(1))"}},
+    {"id": 7, "type": "stat", "title": "Up of $jobs", "gridPos": {"x": 0, "y": 22, "w": 6, "h": 4}, "repeat": "jobs", "maxPerRow": 4,
+     "targets": [{"refId": "A", "expr": "count(up{job=~\"$jobs\"}) or vector(0)", "instant": true}]},
+    {"id": 8, "type": "text", "title": "Below the repeats", "gridPos": {"x": 0, "y": 26, "w": 24, "h": 2},
+     "options": {"mode": "markdown", "content": "The end."}},
     {"id": 6, "type": "timeseries", "title": "Interpolation", "gridPos": {"x": 0, "y": 16, "w": 24, "h": 6}, "interval": "1m",
      "targets": [
        {"refId": "A", "expr": "count(up{job=~\"$jobs\"})"},
@@ -205,7 +209,7 @@ func TestBrowserUI(t *testing.T) {
 		if st := byID["2"]; st.State != "ok" || st.Title != "Scrapes of $nosuch" {
 			t.Errorf("the panel with an unknown variable in its title: %+v (want the variable as written)", st)
 		}
-		if st := byID["2"]; st.Note != "⚠ not applied: repeat by $job; transformation 'calculateField'" {
+		if st := byID["2"]; st.Note != "⚠ not applied: repeat by $nosuchvar, which is no variable; transformation 'calculateField'" {
 			t.Errorf("the panel with options Vigil does not apply says %q", st.Note)
 		}
 		if up := byID["1"]; up.Note != "" {
@@ -228,6 +232,21 @@ func TestBrowserUI(t *testing.T) {
 		}
 		if ip := byID["6"]; !slices.Equal(ip.Queries, want) || ip.State != "ok" {
 			t.Errorf("interpolated queries: %s %q\nwant %q", ip.State, ip.Queries, want)
+		}
+		// A panel repeated by a multi-value variable: one per value, side by
+		// side, each querying its value.
+		for i, job := range []string{"panic-platform", "vigil"} {
+			r := byID[fmt.Sprintf("7-%d", i)]
+			if r.State != "ok" || r.Title != "Up of "+job || !slices.Equal(r.Queries, []string{`count(up{job=~"` + job + `"}) or vector(0)`}) {
+				t.Errorf("repeat %d of the panel repeated by $jobs: %+v", i, r)
+			}
+		}
+		if _, ok := byID["7"]; ok {
+			t.Error("the repeated panel is drawn once more without its variable")
+		}
+		layout := pagesEval[[]string](t, ctx, `['7-0', '7-1', '8'].map((id) => { const g = document.querySelector('[data-panel-id="' + id + '"]').parentElement.style; return [g.getPropertyValue('--x'), g.getPropertyValue('--w'), g.getPropertyValue('--y')].join(','); })`)
+		if want := []string{"1,12,23", "13,12,23", "1,24,27"}; !slices.Equal(layout, want) {
+			t.Errorf("the repeats and the panel below sit at x,w,y %q, want %q", layout, want)
 		}
 		text := pagesEval[string](t, ctx, `document.querySelector('[data-panel-id="5"] .markdown').innerHTML`)
 		if !strings.Contains(text, "<h2>Read me</h2>") || !strings.Contains(text, "<strong>job</strong> is panic-platform") ||

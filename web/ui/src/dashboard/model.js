@@ -1,6 +1,10 @@
 // Reading Grafana's dashboard model: panels into rows and grid positions,
-// the legacy graph panel's options into the timeseries ones, field
-// config overrides.
+// repeated panels, the legacy graph panel's options into the timeseries
+// ones, field config overrides.
+
+// ALL_VALUE is variables.js's ALL, repeated here so that this module
+// stays free of the API client.
+const ALL_VALUE = '$__all';
 
 /** Grafana's grid: 24 columns, rows of 30 px with 8 px between. */
 export const GRID_COLUMNS = 24;
@@ -211,12 +215,14 @@ const appliedTransformations = { table: new Set(['organize', 'merge']), 'table-o
 
 /**
  * unsupportedOptions names what of a panel Vigil does not apply, so the
- * panel can say so instead of looking complete: repeating by a variable,
- * transformations, queries of other data sources.
+ * panel can say so instead of looking complete: repeating by a variable
+ * that does not exist, transformations, queries of other data sources.
  */
-export function unsupportedOptions(panel) {
+export function unsupportedOptions(panel, vars) {
   const out = [];
-  if (typeof panel.repeat === 'string' && panel.repeat) out.push(`repeat by $${panel.repeat}`);
+  if (typeof panel.repeat === 'string' && panel.repeat && !(vars || []).some((v) => v.name === panel.repeat)) {
+    out.push(`repeat by $${panel.repeat}, which is no variable`);
+  }
   const applied = appliedTransformations[panel.type] || new Set();
   for (const t of Array.isArray(panel.transformations) ? panel.transformations : []) {
     if (t && t.id && !applied.has(t.id) && !t.disabled) out.push(`transformation '${t.id}'`);
@@ -226,6 +232,47 @@ export function unsupportedOptions(panel) {
       const ds = t.datasource && typeof t.datasource === 'object' ? t.datasource.type : t.datasource;
       out.push(`query ${t.refId || ''} without a PromQL expr${ds ? ` (data source ${ds})` : ''}`.replace('  ', ' '));
     }
+  }
+  return out;
+}
+
+/**
+ * expandRepeats turns each panel of a section that repeats by a variable
+ * (repeat, repeatDirection "h" or "v", maxPerRow) into one panel per
+ * current value of that variable, as Grafana does: side by side in rows of
+ * at most maxPerRow (default 4), or stacked; the panels below move down.
+ * A clone carries vars with the variable set to its one value, and the
+ * key `${key}-${index}`.
+ */
+export function expandRepeats(placed, vars, keyOf) {
+  let out = placed.map((p, i) => ({ ...p, key: keyOf(p.panel, i), vars: null }));
+  for (let i = 0; i < out.length; i++) {
+    const item = out[i];
+    const name = item.panel.repeat;
+    const v = typeof name === 'string' && name ? vars.find((x) => x.name === name) : null;
+    if (!v || item.vars) continue;
+    const values = v.current.includes(ALL_VALUE) ? v.options.map((o) => o.value).filter((x) => x !== ALL_VALUE) : v.current;
+    if (values.length === 0) continue;
+    const { pos } = item;
+    const vertical = item.panel.repeatDirection === 'v';
+    const perRow = vertical ? 1 : Math.max(1, Math.min(values.length, item.panel.maxPerRow || 4));
+    const w = vertical ? pos.w : Math.max(1, Math.floor(GRID_COLUMNS / perRow));
+    const rowsNeeded = Math.ceil(values.length / perRow);
+    const clones = values.map((val, k) => ({
+      panel: item.panel,
+      key: `${item.key}-${k}`,
+      pos: vertical ? { ...pos, y: pos.y + k * pos.h }
+        : { x: (k % perRow) * w, y: pos.y + Math.floor(k / perRow) * pos.h, w, h: pos.h },
+      vars: vars.map((x) => (x === v ? { ...x, current: [val] } : x)),
+    }));
+    const grow = (rowsNeeded - 1) * pos.h;
+    const below = (p) => p.pos.y >= pos.y + pos.h;
+    out = [
+      ...out.slice(0, i).map((p) => (grow && below(p) ? { ...p, pos: { ...p.pos, y: p.pos.y + grow } } : p)),
+      ...clones,
+      ...out.slice(i + 1).map((p) => (grow && below(p) ? { ...p, pos: { ...p.pos, y: p.pos.y + grow } } : p)),
+    ];
+    i += clones.length - 1;
   }
   return out;
 }

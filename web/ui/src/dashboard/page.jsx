@@ -10,7 +10,7 @@ import { del, get, isAbort } from '../api.js';
 import { navigate, setQuery } from '../router.js';
 import { useSession } from '../session.js';
 import { parseDuration, resolveRange } from '../time.js';
-import { GRID_COLUMNS, GRID_GAP_PX, GRID_ROW_PX, panelKey, sections } from './model.js';
+import { GRID_COLUMNS, GRID_GAP_PX, GRID_ROW_PX, expandRepeats, panelKey, sections } from './model.js';
 import { Panel } from './panel.jsx';
 import { RefreshPicker, TimePicker } from './timepicker.jsx';
 import { initVariables, interpolate, rangeMacros, resolveVariables } from './variables.js';
@@ -100,7 +100,12 @@ function DashboardView({ dashboard, meta, uid, query }) {
   // Drawing time of the first load, for the benchmark.
   const settled = useRef(new Set());
   const [drawnMs, setDrawnMs] = useState(null);
-  const visiblePanels = secs.reduce((n, s, i) => n + (s.row === null || openRows.has(i) ? s.placed.length : 0), 0);
+  // The panels of each section with repeats expanded for the variables.
+  const expanded = useMemo(
+    () => (vars ? secs.map((s, si) => expandRepeats(s.placed, vars, (p, pi) => panelKey(p, `${si}-${pi}`))) : []),
+    [secs, vars],
+  );
+  const visiblePanels = secs.reduce((n, s, i) => n + (s.row === null || openRows.has(i) ? (expanded[i] || s.placed).length : 0), 0);
   const onSettled = (id) => {
     settled.current.add(id);
     if (drawnMs === null && settled.current.size >= visiblePanels) setDrawnMs(Math.round(performance.now()));
@@ -162,15 +167,12 @@ function DashboardView({ dashboard, meta, uid, query }) {
             )}
             {(s.row === null || openRows.has(si)) && (
               <div class="dash-grid" style={{ gridAutoRows: GRID_ROW_PX + 'px', gap: GRID_GAP_PX + 'px' }}>
-                {s.placed.map(({ panel, pos }, pi) => {
-                  const id = panelKey(panel, `${si}-${pi}`);
-                  return (
-                    <div class="grid-item" key={id} style={{ '--x': pos.x + 1, '--w': pos.w, '--y': pos.y + 1, '--h': pos.h }}>
-                      <Panel panel={panel} panelId={id} range={range} vars={vars} refreshTick={tick}
-                        widthPx={(gridWidth * pos.w) / GRID_COLUMNS} onZoom={onZoom} onSettled={onSettled} />
-                    </div>
-                  );
-                })}
+                {expanded[si].map(({ panel, pos, key: id, vars: scoped }) => (
+                  <div class="grid-item" key={id} style={{ '--x': pos.x + 1, '--w': pos.w, '--y': pos.y + 1, '--h': pos.h }}>
+                    <Panel panel={panel} panelId={id} range={range} vars={scoped || vars} refreshTick={tick}
+                      widthPx={(gridWidth * pos.w) / GRID_COLUMNS} onZoom={onZoom} onSettled={onSettled} />
+                  </div>
+                ))}
               </div>
             )}
           </div>

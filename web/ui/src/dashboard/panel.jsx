@@ -60,7 +60,7 @@ export function Panel({ panel, panelId, range, vars, widthPx, onZoom, onSettled,
   }, [done, planKey]);
 
   const points = state.frames.reduce((n, f) => n + framePoints(f), 0);
-  const notes = supported ? unsupportedOptions(panel) : [];
+  const notes = supported ? unsupportedOptions(panel, vars) : [];
   const desc = panel.description ? interpolate(panel.description, vars, rangeMacros(range), range) : '';
   return (
     <div class={`panel panel-${type}`} data-panel-id={panelId} data-panel-type={type} data-state={state.status}

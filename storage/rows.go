@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"unicode/utf8"
@@ -188,9 +189,19 @@ func (r *Rows) nextChunk(size int) {
 	r.names = make([]byte, 0, max(size, 64*1024))
 }
 
+// ErrNotUTF8 is wrapped by the errors about a label name or value that is
+// not valid UTF-8.
+var ErrNotUTF8 = errors.New("not valid UTF-8")
+
 // ValidateLabel reports why a label cannot be stored, or nil. Label names
 // follow Prometheus' UTF-8 rules: any valid UTF-8 that is not empty.
 func ValidateLabel(name, value string) error {
+	// Nearly every label is short and ASCII: checked byte by byte, such a
+	// label passes several times faster than through utf8.ValidString
+	// (every scraped and pushed sample's labels come through here).
+	if name != "" && len(name) <= MaxLabelLength && len(value) <= MaxLabelLength && isASCII(name) && isASCII(value) {
+		return nil
+	}
 	switch {
 	case name == "":
 		return fmt.Errorf("empty label name (value %q)", value)
@@ -199,11 +210,20 @@ func ValidateLabel(name, value string) error {
 	case len(value) > MaxLabelLength:
 		return fmt.Errorf("value of label %q is %d bytes long; the limit is %d", name, len(value), MaxLabelLength)
 	case !utf8.ValidString(name):
-		return fmt.Errorf("label name %q is not valid UTF-8", name)
+		return fmt.Errorf("label name %q is %w", name, ErrNotUTF8)
 	case !utf8.ValidString(value):
-		return fmt.Errorf("value %q of label %q is not valid UTF-8", value, name)
+		return fmt.Errorf("value %q of label %q is %w", value, name, ErrNotUTF8)
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // LabelsString formats labels as Prometheus does: name{a="b", c="d"}.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,35 @@ func TestRowsTruncateForEachReuse(t *testing.T) {
 		n := r.Len()
 		if err := r.Add(bad, 0, 0); err == nil || r.Len() != n {
 			t.Fatalf("%v: err %v, len %d→%d", bad, err, n, r.Len())
+		}
+	}
+}
+
+func TestValidateLabel(t *testing.T) {
+	long := strings.Repeat("x", MaxLabelLength+1)
+	for _, tt := range []struct {
+		name, value, wantErr string
+		notUTF8              bool
+	}{
+		{"zone", "downtown", "", false},
+		{"zone", "", "", false},
+		{"zone", "zürich", "", false},
+		{"métrique", "東京", "", false},
+		{"", "v", "empty label name", false},
+		{long, "v", "is 65536 bytes long; the limit is 65535", false},
+		{"zone", long, "is 65536 bytes long; the limit is 65535", false},
+		{"zone", "a\xffb", `value "a\xffb" of label "zone" is not valid UTF-8`, true},
+		{"zo\xfene", "v", `label name "zo\xfene" is not valid UTF-8`, true},
+	} {
+		err := ValidateLabel(tt.name, tt.value)
+		if tt.wantErr == "" {
+			if err != nil {
+				t.Errorf("ValidateLabel(%.20q, %.20q) = %v", tt.name, tt.value, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) || errors.Is(err, ErrNotUTF8) != tt.notUTF8 {
+			t.Errorf("ValidateLabel(%.20q, %.20q) = %v; want %q (not UTF-8: %v)", tt.name, tt.value, err, tt.wantErr, tt.notUTF8)
 		}
 	}
 }

@@ -95,7 +95,7 @@ scrape_configs:
 		{"random bytes", random.host, "cannot unmarshal Prometheus line"},
 		{"half valid", half.host, `cannot unmarshal Prometheus line "broken_metric{path=\"/a\" 7"`},
 		{"bad TYPE", badType.host, `cannot unmarshal metadata line "# TYPE foo_total bogus": TYPE is invalid`},
-		{"bad UTF-8", badUTF8.host, `invalid UTF-8 in label "path" of the series "bar_total"`},
+		{"bad UTF-8", badUTF8.host, `invalid UTF-8 in a scraped series: value "/\xff\xfe" of label "path" is not valid UTF-8`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			waitFor(t, 30*time.Second, "the parse error of "+tt.host, func() bool {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -225,15 +224,14 @@ type pushInfo struct {
 	target string // targetKey; "" for a push of series
 	up     bool   // pushScrape: the scrape succeeded
 	// parseErr is why a pushScrape failed when the library's up said it
-	// succeeded: a malformed line or invalid UTF-8.
+	// succeeded: a malformed line, or a label that is not UTF-8.
 	parseErr string
 }
 
 // examine classifies wr and, if it is a scrape with a malformed line,
-// fails it as Prometheus does: up becomes 0 and the scrape's other
-// samples staleness markers. The library adds a scrape's automatic
-// series after its samples, up last, and sends a target's removal as its
-// automatic series alone, all stale.
+// fails it as Prometheus does (failScrape). The library adds a scrape's
+// automatic series after its samples, up last, and sends a target's
+// removal as its automatic series alone, all stale.
 func examine(wr *prompb.WriteRequest) pushInfo {
 	n := len(wr.Timeseries)
 	if n == 0 {
@@ -241,10 +239,6 @@ func examine(wr *prompb.WriteRequest) pushInfo {
 	}
 	up := &wr.Timeseries[n-1]
 	if len(up.Samples) != 1 || metricName(up.Labels) != "up" {
-		// Staleness markers of series that left a target. Those with
-		// invalid UTF-8 are dropped: their scrape failed, and the
-		// storage would refuse them.
-		wr.Timeseries = slices.DeleteFunc(wr.Timeseries, func(ts prompb.TimeSeries) bool { return !validUTF8(ts.Labels) })
 		return pushInfo{}
 	}
 	info := pushInfo{target: keyOfSeries(up.Labels)}
@@ -255,23 +249,27 @@ func examine(wr *prompb.WriteRequest) pushInfo {
 	}
 	info.kind = pushScrape
 	info.parseErr = lib.parseErrs.take(info.target)
-	if v != 1 {
+	switch {
+	case v != 1:
 		// The library failed the scrape itself (sample_limit,
 		// label_limit, an HTTP error): its error is the one to show.
 		info.parseErr = ""
-		return info
-	}
-	scraped := wr.Timeseries[:autoSeriesStart(wr.Timeseries, len(up.Labels))]
-	if info.parseErr == "" {
-		info.parseErr = invalidUTF8(scraped)
-	}
-	if info.parseErr == "" {
+	case info.parseErr != "":
+		failScrape(wr)
+	default:
 		info.up = true
-		return info
 	}
+	return info
+}
+
+// failScrape turns a scrape the library took for a success into a
+// failure, as Prometheus stores it: up 0, and every other sample a
+// staleness marker. The series with a label that is not UTF-8 go: the
+// storage refuses them, staleness markers included, and never had them.
+func failScrape(wr *prompb.WriteRequest) {
+	up := &wr.Timeseries[len(wr.Timeseries)-1]
 	up.Samples[0].Value = 0
-	// The series with invalid UTF-8 go: the storage refuses them, staleness
-	// markers included, and never had them.
+	scraped := wr.Timeseries[:autoSeriesStart(wr.Timeseries, len(up.Labels))]
 	staleNaN := math.Float64frombits(value.StaleNaN)
 	kept := scraped[:0]
 	for _, ts := range scraped {
@@ -284,7 +282,6 @@ func examine(wr *prompb.WriteRequest) pushInfo {
 		kept = append(kept, ts)
 	}
 	wr.Timeseries = append(kept, wr.Timeseries[len(scraped):]...)
-	return info
 }
 
 // autoSeriesStart returns where the automatic series (up,
@@ -309,30 +306,13 @@ func isAutoSeries(name string) bool {
 	return false
 }
 
-// invalidUTF8 returns an error naming the first series with a label that
-// is not valid UTF-8, which Prometheus' parser refuses and
-// lib/promscrape's accepts.
-func invalidUTF8(series []prompb.TimeSeries) string {
-	for i := range series {
-		if l, bad := badUTF8Label(series[i].Labels); bad {
-			return truncate(fmt.Sprintf("invalid UTF-8 in label %q of the series %q", l.Name, metricName(series[i].Labels)), maxParseErrorLen)
-		}
-	}
-	return ""
-}
-
 func validUTF8(ls []prompb.Label) bool {
-	_, bad := badUTF8Label(ls)
-	return !bad
-}
-
-func badUTF8Label(ls []prompb.Label) (prompb.Label, bool) {
 	for _, l := range ls {
 		if !utf8.ValidString(l.Name) || !utf8.ValidString(l.Value) {
-			return l, true
+			return false
 		}
 	}
-	return prompb.Label{}, false
+	return true
 }
 
 func metricName(ls []prompb.Label) string {

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -228,13 +229,13 @@ func (s *Scraper) Stop() error {
 func (s *Scraper) append(wr *prompb.WriteRequest, info pushInfo) {
 	rows := rowsPool.Get().(*storage.Rows)
 	defer rowsPool.Put(rows)
-	rows.Reset()
-	var firstErr error
-	for i := range wr.Timeseries {
-		ts := &wr.Timeseries[i]
-		if err := rows.AddSeries(ts.Labels, ts.Samples); err != nil && firstErr == nil {
-			firstErr = err
-		}
+	firstErr, notUTF8 := addRows(rows, wr, info)
+	if info.up && notUTF8 != nil {
+		// Prometheus' parser refuses a label that is not UTF-8, and
+		// lib/promscrape's takes it: the scrape fails as a malformed one.
+		failScrape(wr)
+		info.up, info.parseErr = false, truncate("invalid UTF-8 in a scraped series: "+notUTF8.Error(), maxParseErrorLen)
+		firstErr, _ = addRows(rows, wr, info)
 	}
 	n := rows.Len()
 	if err := s.opts.Storage.Append(rows); err != nil && firstErr == nil {
@@ -253,6 +254,30 @@ func (s *Scraper) append(wr *prompb.WriteRequest, info pushInfo) {
 	case pushGone:
 		s.targets.forget(info.target)
 	}
+}
+
+// addRows puts the samples of wr into rows and returns the first error of
+// a series that cannot be stored, and the first about a label that is not
+// UTF-8. The staleness markers of series that are not UTF-8 are left out
+// without an error: they come from a scrape that failed for it, and were
+// never stored.
+func addRows(rows *storage.Rows, wr *prompb.WriteRequest, info pushInfo) (firstErr, notUTF8 error) {
+	rows.Reset()
+	for i := range wr.Timeseries {
+		ts := &wr.Timeseries[i]
+		err := rows.AddSeries(ts.Labels, ts.Samples)
+		if err == nil {
+			continue
+		}
+		isUTF8 := errors.Is(err, storage.ErrNotUTF8)
+		if isUTF8 && notUTF8 == nil {
+			notUTF8 = err
+		}
+		if firstErr == nil && (info.kind == pushScrape || !isUTF8) {
+			firstErr = err
+		}
+	}
+	return firstErr, notUTF8
 }
 
 // warnRarely logs at most one warning every 10 seconds: a full disk or a

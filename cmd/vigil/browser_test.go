@@ -145,6 +145,7 @@ const importedDashboard = `{
      "targets": [{"refId": "A", "expr": "count(up{job=~\"$jobs\"}) or vector(0)", "instant": true}]},
     {"id": 8, "type": "text", "title": "Below the repeats", "gridPos": {"x": 0, "y": 26, "w": 24, "h": 2},
      "options": {"mode": "markdown", "content": "The end."}},
+    {"id": 9, "type": "row", "title": "Per job", "repeat": "job", "collapsed": true, "gridPos": {"x": 0, "y": 40, "w": 24, "h": 1}, "panels": []},
     {"id": 6, "type": "timeseries", "title": "Interpolation", "gridPos": {"x": 0, "y": 16, "w": 24, "h": 6}, "interval": "1m",
      "targets": [
        {"refId": "A", "expr": "count(up{job=~\"$jobs\"})"},
@@ -247,6 +248,9 @@ func TestBrowserUI(t *testing.T) {
 		layout := pagesEval[[]string](t, ctx, `['7-0', '7-1', '8'].map((id) => { const g = document.querySelector('[data-panel-id="' + id + '"]').parentElement.style; return [g.getPropertyValue('--x'), g.getPropertyValue('--w'), g.getPropertyValue('--y')].join(','); })`)
 		if want := []string{"1,12,23", "13,12,23", "1,24,27"}; !slices.Equal(layout, want) {
 			t.Errorf("the repeats and the panel below sit at x,w,y %q, want %q", layout, want)
+		}
+		if row := pagesEval[string](t, ctx, `document.querySelector('.row-head[data-row="Per job"]').textContent`); !strings.Contains(row, "not applied: repeat by $job") {
+			t.Errorf("the repeating row says %q", row)
 		}
 		text := pagesEval[string](t, ctx, `document.querySelector('[data-panel-id="5"] .markdown').innerHTML`)
 		if !strings.Contains(text, "<h2>Read me</h2>") || !strings.Contains(text, "<strong>job</strong> is panic-platform") ||

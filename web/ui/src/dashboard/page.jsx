@@ -163,6 +163,7 @@ function DashboardView({ dashboard, meta, uid, query }) {
                 <span class="row-caret">{openRows.has(si) ? '▾' : '▸'}</span>
                 {interpolate(s.row.title || '', vars, rangeMacros(range), range)}
                 {!openRows.has(si) && <span class="muted"> ({s.placed.length} panels)</span>}
+                {s.row.repeat && <span class="panel-unsupported-note" role="note"> ⚠ not applied: repeat by ${s.row.repeat}</span>}
               </button>
             )}
             {(s.row === null || openRows.has(si)) && (

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -131,6 +132,61 @@ scrape_configs:
 			t.Errorf("stderr has %q:\n%s", line, p.Stderr())
 		}
 	}
+}
+
+// Targets found in a file_sd file and relabelled, end to end through the
+// query API: relabel_configs drop a target, metric_relabel_configs a
+// metric; a change of the file adds a target and removes one, whose
+// series leave instant queries at once.
+func TestScrapeFileSDAndRelabel(t *testing.T) {
+	newExporter := func(instanceValue float64) (*httptest.Server, string) {
+		reg := prometheus.NewRegistry()
+		temp := prometheus.NewGauge(prometheus.GaugeOpts{Name: "room_temperature_celsius", Help: "Temperature."})
+		debug := prometheus.NewGauge(prometheus.GaugeOpts{Name: "debug_buffers", Help: "Not wanted."})
+		reg.MustRegister(temp, debug)
+		temp.Set(instanceValue)
+		debug.Set(1)
+		srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		t.Cleanup(srv.Close)
+		return srv, strings.TrimPrefix(srv.URL, "http://")
+	}
+	_, a := newExporter(21)
+	_, b := newExporter(22)
+	_, dropped := newExporter(99)
+
+	dir := t.TempDir()
+	sd := filepath.Join(dir, "targets.json")
+	writeScrapeConfig(t, sd, fmt.Sprintf(`[{"targets": [%q, %q], "labels": {"room": "lab"}}]`, a, dropped))
+	promFile := filepath.Join(dir, "prometheus.yml")
+	writeScrapeConfig(t, promFile, fmt.Sprintf(`
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: rooms
+    file_sd_configs: [{files: [targets.json]}]
+    relabel_configs:
+      - source_labels: [__address__]
+        regex: %q
+        action: drop
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: debug_.*
+        action: drop
+`, regexp.QuoteMeta(dropped)))
+	p := startVigilProcess(t, "--config.prometheus="+promFile, "--auth=none")
+	c := http.DefaultClient
+
+	waitQuery(t, c, p.BaseURL, `room_temperature_celsius{job="rooms",room="lab",instance="`+a+`"}`, "21")
+	waitQuery(t, c, p.BaseURL, `count(up{job="rooms"})`, "1")
+	waitQuery(t, c, p.BaseURL, `absent(room_temperature_celsius{instance="`+dropped+`"})`, "1")
+	waitQuery(t, c, p.BaseURL, `absent(debug_buffers)`, "1")
+
+	// b replaces a in the file.
+	writeScrapeConfig(t, sd, fmt.Sprintf(`[{"targets": [%q], "labels": {"room": "lab"}}]`, b))
+	waitQuery(t, c, p.BaseURL, `room_temperature_celsius{job="rooms",instance="`+b+`"}`, "22")
+	waitQuery(t, c, p.BaseURL, `absent(room_temperature_celsius{instance="`+a+`"})`, "1")
+	waitQuery(t, c, p.BaseURL, `count(up{job="rooms"})`, "1")
+	p.Stop()
 }
 
 // One file: the scrape jobs in a prometheus section of Vigil's own config.

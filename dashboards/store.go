@@ -246,7 +246,7 @@ func (s *Store) Import(raw []byte, overwrite bool) (string, error) {
 		}
 	}
 	if s.readOnlyLocked(d.UID) {
-		return "", fmt.Errorf("%w: %s is a %s dashboard; import it under another uid", ErrReadOnly, d.UID, s.sourceLocked(d.UID))
+		return "", fmt.Errorf("%w: %s is a %s dashboard; import it under another uid", ErrReadOnly, d.UID, s.readOnlyKind(d.UID))
 	}
 	return d.UID, s.put(d, func(exists bool) error {
 		if exists && !overwrite {
@@ -275,7 +275,7 @@ func (s *Store) Replace(uid string, raw []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readOnlyLocked(uid) {
-		return fmt.Errorf("%w: %s is a %s dashboard; import a copy under another uid to change it", ErrReadOnly, uid, s.sourceLocked(uid))
+		return fmt.Errorf("%w: %s is a %s dashboard; import a copy under another uid to change it", ErrReadOnly, uid, s.readOnlyKind(uid))
 	}
 	return s.put(d, func(exists bool) error {
 		if !exists {
@@ -319,7 +319,7 @@ func (s *Store) Delete(uid string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readOnlyLocked(uid) {
-		return fmt.Errorf("%w: %s is a %s dashboard and cannot be deleted", ErrReadOnly, uid, s.sourceLocked(uid))
+		return fmt.Errorf("%w: %s is a %s dashboard and cannot be deleted", ErrReadOnly, uid, s.readOnlyKind(uid))
 	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucket)
@@ -338,11 +338,13 @@ func (s *Store) readOnlyLocked(uid string) bool {
 	return b || p
 }
 
-func (s *Store) sourceLocked(uid string) Source {
+// readOnlyKind words the source of a read-only uid for messages. s.mu is
+// held.
+func (s *Store) readOnlyKind(uid string) string {
 	if _, ok := s.builtin[uid]; ok {
-		return SourceBuiltin
+		return "built-in"
 	}
-	return SourceProvisioned
+	return "provisioned"
 }
 
 // withNewUID gives d a uid that no dashboard has. s.mu is held.

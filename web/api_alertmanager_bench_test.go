@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/vigil-monitoring/vigil/rules/notify"
 )
@@ -23,8 +26,15 @@ import (
 // the last post until every alert was delivered at least once
 // (group_wait 0s, group_interval 1s: an alert that arrives after its
 // group's first flush waits for the next one, as in Alertmanager; the
-// dispatcher looks for due groups every 100ms).
+// dispatcher looks for due groups every 100ms). It runs with the
+// dispatcher's state in memory and in a bbolt file, as the binary keeps
+// it (the alerts and group timers saved every tick).
 func BenchmarkAlertsPostToWebhook(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { benchmarkAlertsPostToWebhook(b, false) })
+	b.Run("state.db", func(b *testing.B) { benchmarkAlertsPostToWebhook(b, true) })
+}
+
+func benchmarkAlertsPostToWebhook(b *testing.B, withDB bool) {
 	const alerts, groups, routes, batch = 10_000, 100, 20, 100
 	var mu sync.Mutex
 	seen := map[string]bool{} // the instances notified at least once
@@ -67,12 +77,22 @@ func BenchmarkAlertsPostToWebhook(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		d, err := notify.New(notify.Options{Config: c})
+		var db *bbolt.DB
+		if withDB {
+			if db, err = bbolt.Open(filepath.Join(b.TempDir(), "state.db"), 0o600, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		d, err := notify.New(notify.Options{Config: c, DB: db})
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		go d.Run(ctx)
+		ran := make(chan struct{})
+		go func() {
+			defer close(ran)
+			d.Run(ctx)
+		}()
 		srv := httptest.NewServer(New(Options{}, Deps{Alertmanager: d, Ready: func() bool { return true }}))
 		mu.Lock()
 		clear(seen)
@@ -98,6 +118,10 @@ func BenchmarkAlertsPostToWebhook(b *testing.B) {
 		postRate += alerts / posted.Sub(start).Seconds()
 		cancel()
 		srv.Close()
+		<-ran // Run saves the state as it ends
+		if db != nil {
+			db.Close()
+		}
 	}
 	b.ReportMetric(postRate/float64(b.N), "alerts/s")
 	b.ReportMetric(delay*1000/float64(b.N), "ms-post-to-webhook")

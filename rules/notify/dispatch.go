@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -59,6 +60,9 @@ type Dispatcher struct {
 	dirtyAlerts map[model.Fingerprint]bool
 	dirtyGroups map[string]bool
 	stateMu     sync.Mutex
+	// saveNow asks Run's saver for a save; saverRunning says there is one.
+	saveNow      chan struct{}
+	saverRunning atomic.Bool
 
 	// deliveries is how each integration's last notification went.
 	deliveries deliveries
@@ -91,7 +95,7 @@ func New(opts Options) (*Dispatcher, error) {
 		opts.SilenceRetention = 5 * 24 * time.Hour
 	}
 	d := &Dispatcher{opts: opts, alerts: map[model.Fingerprint]*Alert{}, groups: map[string]*aggrGroup{},
-		dirtyAlerts: map[model.Fingerprint]bool{}, dirtyGroups: map[string]bool{}}
+		dirtyAlerts: map[model.Fingerprint]bool{}, dirtyGroups: map[string]bool{}, saveNow: make(chan struct{}, 1)}
 	var err error
 	if d.silences, err = NewSilences(opts.DB, opts.SilenceRetention, opts.Now); err != nil {
 		return nil, err
@@ -321,7 +325,7 @@ func (d *Dispatcher) inhibitedLocked(ls model.LabelSet, now time.Time) []string 
 func (d *Dispatcher) Tick() {
 	now := d.opts.Now()
 	d.mu.Lock()
-	defer d.saveAndUnlock()
+	defer d.saveAfterTick()
 	var ix *inhibitIndex // built when a group is due
 	for _, g := range d.groups {
 		if g.flushing || g.next.After(now) {
@@ -369,15 +373,18 @@ func (d *Dispatcher) Wait() { d.flushes.Wait() }
 // most this late.
 const tickEvery = 100 * time.Millisecond
 
-// Run ticks every tickEvery until ctx ends, then waits for the flushes.
+// Run ticks every tickEvery until ctx ends, then waits for the flushes
+// and saves the state.
 func (d *Dispatcher) Run(ctx context.Context) {
 	t := time.NewTicker(tickEvery)
 	defer t.Stop()
+	saved := d.startSaver(ctx)
 	lastGC := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
 			d.Wait()
+			<-saved
 			d.SaveState()
 			return
 		case <-t.C:

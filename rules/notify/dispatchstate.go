@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -135,11 +136,49 @@ func (d *Dispatcher) markGroupLocked(key string) {
 	}
 }
 
-// SaveState writes what changed since the last Tick; Run calls it when
+// SaveState writes what changed since the last save; Run calls it when
 // it ends.
 func (d *Dispatcher) SaveState() {
 	d.mu.Lock()
 	d.saveAndUnlock()
+}
+
+// startSaver starts the goroutine that saves after each tick, until ctx
+// ends; the channel closes when it has returned.
+func (d *Dispatcher) startSaver(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	d.saverRunning.Store(true)
+	go func() {
+		defer close(done)
+		defer d.saverRunning.Store(false)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.saveNow:
+				d.SaveState()
+			}
+		}
+	}()
+	return done
+}
+
+// saveAfterTick ends a Tick: it releases d.mu and has the changes saved,
+// by the saver when Run runs one, at once otherwise (tests that drive
+// Tick themselves).
+func (d *Dispatcher) saveAfterTick() {
+	if !d.saverRunning.Load() {
+		d.saveAndUnlock()
+		return
+	}
+	dirty := len(d.dirtyAlerts)+len(d.dirtyGroups) > 0
+	d.mu.Unlock()
+	if dirty {
+		select {
+		case d.saveNow <- struct{}{}:
+		default: // a save is already asked for; it takes these changes too
+		}
+	}
 }
 
 // saveAndUnlock writes what changed under d.mu and releases d.mu. The

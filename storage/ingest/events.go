@@ -281,6 +281,7 @@ func (r *Recorder) record(ctx context.Context, scope string, body io.Reader, par
 	next := map[string]*float64{}
 	var touched []touchedSeries
 	var kb []byte
+	var lookupErr error
 	apply := func(name string, ls []storage.Label, le string, v float64, set bool) {
 		kb = append(kb[:0], "__name__\x00"...)
 		kb = append(append(kb, name...), 0)
@@ -313,7 +314,10 @@ func (r *Recorder) record(ctx context.Context, scope string, body io.Reader, par
 		if set {
 			old = 0
 		} else if !ok {
-			old, ok = r.stored(ctx, full)
+			var err error
+			if old, ok, err = r.stored(ctx, full); err != nil && lookupErr == nil {
+				lookupErr = fmt.Errorf("reading the stored value of %s: %w", storage.LabelsString(full), err)
+			}
 			born = !ok
 		}
 		old += v
@@ -347,6 +351,9 @@ func (r *Recorder) record(ctx context.Context, scope string, body io.Reader, par
 				apply(h.count, up.labels, "", 1, false)
 			}
 		}
+	}
+	if lookupErr != nil {
+		return 0, 0, lookupErr
 	}
 	ts := max(now.UnixMilli(), r.lastTs+2)
 	var rows storage.Rows
@@ -446,12 +453,14 @@ type touchedSeries struct {
 }
 
 // stored is the last value of series ls in the store, so that counters
-// resume after a restart, and whether there is one.
-func (r *Recorder) stored(ctx context.Context, ls []storage.Label) (float64, bool) {
+// resume after a restart, and whether there is one. An error (a cancelled
+// request, a failing store) is not "none": taking it for a new series
+// would start the counter again from 0, a reset.
+func (r *Recorder) stored(ctx context.Context, ls []storage.Label) (float64, bool, error) {
 	now := r.now()
 	q, err := r.st.Querier(now.Add(-r.st.Retention()).UnixMilli(), now.UnixMilli())
 	if err != nil {
-		return 0, false
+		return 0, false, err
 	}
 	defer q.Close()
 	ms := make([]*labels.Matcher, len(ls))
@@ -471,8 +480,14 @@ func (r *Recorder) stored(ctx context.Context, ls []storage.Label) (float64, boo
 				lastT, v, found = t, x, true
 			}
 		}
+		if err := it.Err(); err != nil {
+			return 0, false, err
+		}
 	}
-	return v, found
+	if err := set.Err(); err != nil {
+		return 0, false, err
+	}
+	return v, found, nil
 }
 
 func withName(name string, ls []storage.Label) []storage.Label {

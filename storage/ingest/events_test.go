@@ -169,3 +169,31 @@ func TestRecorderCardinalityCap(t *testing.T) {
 		t.Errorf("a known channel past the cap: %v", err)
 	}
 }
+
+// TestRecorderCancelledLookup: a request cancelled while the recorder reads
+// a series' stored value fails whole; it does not take the series for a
+// new one and start it again from 0, which rate() would read as a reset.
+func TestRecorderCancelledLookup(t *testing.T) {
+	st, err := storage.Open(t.TempDir(), storage.Options{NoWAL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const event = `{"channel":"sms","status":"sent"}`
+	if _, _, err := NewRecorder(st, nil).Record(context.Background(), NotificationEvent, strings.NewReader(event)); err != nil {
+		t.Fatal(err)
+	}
+	st.ForceFlush()
+	r := NewRecorder(st, nil) // as after a restart: nothing in memory
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := r.Record(ctx, NotificationEvent, strings.NewReader(event)); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled lookup: %v, want context.Canceled", err)
+	}
+	if _, _, err := r.Record(context.Background(), NotificationEvent, strings.NewReader(event)); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastValues(t, st, "notifications_sent_total"); fmt.Sprint(got) != `map[{__name__="notifications_sent_total", channel="sms", status="sent"}:2]` {
+		t.Errorf("notifications_sent_total = %v, want 2", got)
+	}
+}

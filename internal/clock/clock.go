@@ -6,6 +6,7 @@ package clock
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -42,7 +43,7 @@ type Fake struct {
 	mu      sync.Mutex
 	now     time.Time
 	changed chan struct{} // closed and replaced whenever now moves
-	waiters int
+	waiting []time.Time   // what each blocked Wait waits for
 }
 
 // NewFake returns a fake clock showing t.
@@ -71,21 +72,29 @@ func (f *Fake) Set(t time.Time) {
 // Advance moves the clock forward by d.
 func (f *Fake) Advance(d time.Duration) { f.Set(f.Now().Add(d)) }
 
-// Waiters is how many calls to Wait are blocked now: tests wait for the
-// loops under test to be asleep before they move the clock.
+// Waiters is how many calls to Wait are blocked waiting for a time still
+// to come: tests wait for the loops under test to be asleep before they
+// move the clock, and after moving it, for them to be asleep again.
 func (f *Fake) Waiters() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.waiters
+	n := 0
+	for _, u := range f.waiting {
+		if u.After(f.now) {
+			n++
+		}
+	}
+	return n
 }
 
 // Wait returns once the fake time has reached until.
 func (f *Fake) Wait(ctx context.Context, until time.Time) error {
 	f.mu.Lock()
-	f.waiters++
+	f.waiting = append(f.waiting, until)
 	defer func() {
 		f.mu.Lock()
-		f.waiters--
+		i := slices.IndexFunc(f.waiting, func(u time.Time) bool { return u.Equal(until) })
+		f.waiting = slices.Delete(f.waiting, i, i+1)
 		f.mu.Unlock()
 	}()
 	for {

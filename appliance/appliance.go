@@ -254,7 +254,13 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	if tlsConfig != nil {
 		a.url = "https://" + strings.TrimPrefix(a.url, "http://")
 	}
-	if a.scrape, err = startScrape(cfg, a.storage, a.url, a.log); err != nil {
+	// The demo's exporter is scraped from the start; it serves nothing
+	// until the demo's history is written.
+	var demoExporter *demo.Exporter
+	if cfg.Demo {
+		demoExporter = &demo.Exporter{}
+	}
+	if a.scrape, err = startScrape(cfg, a.storage, a.url, demoExporter, a.log); err != nil {
 		return err
 	}
 	a.components = append(a.components, a.scrape)
@@ -271,9 +277,6 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	}
 	a.components = append(a.components, a.rules)
 	a.notify.watchRules(a.rules.m)
-	if cfg.Demo {
-		a.demo = startDemo(a.storage, clock.Wall{}, cfg.DemoBackfill.Std(), a.log, a.rules.backfillRecordings)
-	}
 	a.events = ingest.NewRecorder(a.storage, nil)
 	if a.eventsRun, err = startEvents(a.events, a.stateDB, a.log); err != nil {
 		return err
@@ -282,6 +285,9 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.components = append(a.components, a.eventsRun)
+	if cfg.Demo {
+		a.demo = startDemo(a.storage, a.events, demoExporter, clock.Wall{}, cfg.DemoBackfill.Std(), a.log, a.rules.backfillRecordings)
+	}
 	// Last of the components: its reload loads what it can and still
 	// reports the files it skipped, after the others have reloaded.
 	if a.dashboards, err = startDashboards(cfg, a.stateDB, p, a.log); err != nil {

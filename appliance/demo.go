@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/vigil-monitoring/vigil/appliance/demo"
 	"github.com/vigil-monitoring/vigil/internal/clock"
 	"github.com/vigil-monitoring/vigil/storage"
+	"github.com/vigil-monitoring/vigil/storage/ingest"
 )
 
 // defaultDemoBackfill is how much history --demo writes at its first
@@ -31,7 +33,11 @@ type demoRunner struct {
 // timestamp is written twice and rate() sees no reset. afterBackfill, if
 // not nil, runs once the history is written and searchable, with its time
 // range (the recording rules record that history too).
-func startDemo(st *storage.Storage, clk clock.Clock, backfill time.Duration, log *slog.Logger, afterBackfill func(ctx context.Context, from, to time.Time)) *demoRunner {
+//
+// The live steps go in as the real platform's would: the panic requests,
+// logins and notifications as events through rec, the event API's
+// recorder, and the rest scraped from exporter.
+func startDemo(st *storage.Storage, rec *ingest.Recorder, exporter *demo.Exporter, clk clock.Clock, backfill time.Duration, log *slog.Logger, afterBackfill func(ctx context.Context, from, to time.Time)) *demoRunner {
 	log = log.With("component", "demo")
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &demoRunner{stop: cancel}
@@ -48,12 +54,19 @@ func startDemo(st *storage.Storage, clk clock.Clock, backfill time.Duration, log
 				log.Info("demo backfill", "progress", fmt.Sprintf("%d%%", pct), "steps", fmt.Sprintf("%d/%d", done, total))
 			}
 		},
+		Live: demo.Live{
+			Events: func(ctx context.Context, kind ingest.EventKind, body []byte) error {
+				_, _, err := rec.Record(ctx, kind, bytes.NewReader(body))
+				return err
+			},
+			Exporter: exporter,
+		},
 		Backfilled: func(from, to time.Time, took time.Duration) {
 			st.ForceFlush()
 			if afterBackfill != nil && !to.Before(from) {
 				afterBackfill(ctx, from, to)
 			}
-			log.Info("demo backfill done; live samples every 15s", "steps", demo.Steps(from, to), "took", took.Round(time.Millisecond))
+			log.Info("demo backfill done; live steps every 15s: events through the event API, the rest scraped from the demo exporter", "steps", demo.Steps(from, to), "took", took.Round(time.Millisecond))
 		},
 	}
 	d.done.Add(1)

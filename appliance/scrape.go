@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/vigil-monitoring/vigil/appliance/demo"
 	"github.com/vigil-monitoring/vigil/appliance/scrape"
 	"github.com/vigil-monitoring/vigil/storage"
 )
@@ -22,13 +23,20 @@ var _ component = (*scrapeRunner)(nil)
 // startScrape starts scraping; a prometheus.yml that does not validate
 // stops the start, naming the file, the line and the option. selfURL is
 // where Vigil is reached, whose host:port becomes the self-scrape's
-// instance label.
-func startScrape(cfg Config, st *storage.Storage, selfURL string, log *slog.Logger) (*scrapeRunner, error) {
+// instance label. demoExporter, when not nil, is scraped as the simulated
+// platform's targets.
+func startScrape(cfg Config, st *storage.Storage, selfURL string, demoExporter *demo.Exporter, log *slog.Logger) (*scrapeRunner, error) {
 	var instance string
 	if u, err := url.Parse(selfURL); err == nil {
 		instance = u.Host
 	}
-	s := scrape.New(scrape.Options{Storage: st, Logger: log, SelfInstance: instance})
+	opts := scrape.Options{Storage: st, Logger: log, SelfInstance: instance}
+	if demoExporter != nil {
+		for i, h := range demoExporter.Handlers() {
+			opts.Internal = append(opts.Internal, scrape.InternalTarget{Job: demo.Job, Instance: demo.ExporterInstances[i], Interval: demo.Step, Handler: h})
+		}
+	}
+	s := scrape.New(opts)
 	if err := s.Start(scrapeSource(cfg)); err != nil {
 		if cfg.Files.Prometheus != "" {
 			return nil, fmt.Errorf("--config.prometheus: %w", err)

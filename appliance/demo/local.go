@@ -43,19 +43,28 @@ func (l Local) LastStep(ctx context.Context, from, to time.Time) (time.Time, boo
 	return time.UnixMilli(last), true, nil
 }
 
-// ValuesAt reads every demo series' sample at t.
+// ValuesAt reads the newest sample of every demo series from t on.
 func (l Local) ValuesAt(ctx context.Context, t time.Time) (map[string]float64, error) {
 	out := map[string]float64{}
-	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "job", Job)}
-	err := l.each(ctx, t, t, ms, func(ls []storage.Label, ts int64, v float64) {
-		if ts == t.UnixMilli() {
-			out[Key(ls)] = v
+	newest := map[string]int64{}
+	for _, ms := range [][]*labels.Matcher{
+		{labels.MustNewMatcher(labels.MatchEqual, "job", Job)},
+		{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, eventNamesRE())},
+	} {
+		err := l.each(ctx, t.Add(-valuesLookback), time.UnixMilli(math.MaxInt64/2), ms, func(ls []storage.Label, ts int64, v float64) {
+			k := Key(ls)
+			if at, ok := newest[k]; !ok || ts > at {
+				newest[k], out[k] = ts, v
+			}
+		})
+		if err != nil {
+			return nil, err
 		}
-	})
-	if err == nil && len(out) == 0 {
-		err = noValuesAt(t)
 	}
-	return out, err
+	if len(out) == 0 {
+		return nil, noValuesAt(t)
+	}
+	return out, nil
 }
 
 // each calls f with every sample of the series matching ms between from

@@ -15,6 +15,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-monitoring/vigil/storage"
@@ -108,8 +110,10 @@ var script = []struct {
 }
 
 // Platform is the simulated platform's state: the cumulative value of
-// every counter and histogram. It is not safe for concurrent use.
+// every counter and histogram. Its methods are safe for concurrent use:
+// the exporter reads it while the live steps advance it.
 type Platform struct {
+	mu     sync.Mutex // guards everything below but anchor
 	anchor time.Time
 	rng    *rand.Rand
 	last   time.Time
@@ -134,12 +138,19 @@ type Platform struct {
 
 	all   []*series // every series, in a fixed order
 	hists []*histogram
+
+	// events, when not nil, collects the events behind the event-API
+	// metrics as simulate makes them (see events.go).
+	events *eventBatch
 }
 
 // series is one simulated series and its current value.
 type series struct {
 	labels []storage.Label
 	v      float64
+	// event: a metric of the event API, labelled as the event API labels
+	// it, without job and instance.
+	event bool
 }
 
 // histogram is one simulated histogram; counts are per bucket, not
@@ -150,6 +161,7 @@ type histogram struct {
 	sum, count         float64
 	bucketLs           [][]storage.Label
 	sumLabels, countLs []storage.Label
+	event              bool // as for series
 }
 
 func (h *histogram) observe(v float64) {
@@ -244,13 +256,13 @@ var (
 )
 
 func (p *Platform) newSeries(name string, kv ...string) *series {
-	s := &series{labels: labelsOf(name, kv)}
+	s := &series{labels: labelsOf(name, kv), event: eventMetrics[name]}
 	p.all = append(p.all, s)
 	return s
 }
 
 func (p *Platform) newHistogram(name string, bounds []float64, kv ...string) *histogram {
-	h := &histogram{bounds: bounds, counts: make([]float64, len(bounds)+1)}
+	h := &histogram{bounds: bounds, counts: make([]float64, len(bounds)+1), event: eventMetrics[name]}
 	for i := range h.counts {
 		le := "+Inf"
 		if i < len(bounds) {
@@ -264,15 +276,41 @@ func (p *Platform) newHistogram(name string, bounds []float64, kv ...string) *hi
 	return h
 }
 
+// eventMetrics are the metrics of the event API: the platform records
+// them through POST /api/v1/events/..., so their series carry no job and
+// instance. A histogram is named without its suffixes.
+var eventMetrics = map[string]bool{
+	"panic_requests_total":                true,
+	"panic_request_response_time_seconds": true,
+	"auth_login_attempts_total":           true,
+	"auth_account_lockouts_total":         true,
+	"notifications_sent_total":            true,
+}
+
+// EventMetric reports whether a series name is of a metric the platform
+// records through the event API.
+func EventMetric(name string) bool {
+	for _, suffix := range []string{"", "_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok && eventMetrics[base] {
+			return true
+		}
+	}
+	return false
+}
+
 func labelsOf(name string, kv []string) []storage.Label {
 	ls := []storage.Label{{Name: "__name__", Value: name}, {Name: "job", Value: Job}, {Name: "instance", Value: Instance}}
+	if EventMetric(name) {
+		ls = ls[:1]
+	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		ls = append(ls, storage.Label{Name: kv[i], Value: kv[i+1]})
 	}
 	return ls
 }
 
-// Active reports whether incident what is running at t.
+// Active reports whether incident what is running at t. It reads only
+// the anchor, which never changes.
 func (p *Platform) Active(what Incident, t time.Time) bool {
 	off := t.Sub(p.anchor) % Cycle
 	if off < 0 {
@@ -297,6 +335,15 @@ func Load(t time.Time) float64 {
 // value of every series at t to rows. The first call only samples the
 // starting state.
 func (p *Platform) Advance(t time.Time, rows *storage.Rows) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.advanceLocked(t)
+	return p.addRows(t, rows, func(bool) bool { return true })
+}
+
+// advanceLocked simulates the platform from the previous step to t.
+// p.mu is held.
+func (p *Platform) advanceLocked(t time.Time) {
 	dt := 0.0
 	if !p.last.IsZero() {
 		dt = t.Sub(p.last).Seconds()
@@ -305,7 +352,6 @@ func (p *Platform) Advance(t time.Time, rows *storage.Rows) error {
 	if dt > 0 {
 		p.simulate(t, dt)
 	}
-	return p.addRows(t, rows)
 }
 
 // poisson draws a Poisson-distributed count with mean m.
@@ -374,9 +420,12 @@ func (p *Platform) simulate(t time.Time, dt float64) {
 		if u == "registered_user" && p.Active(LoginBurst, t) {
 			bad += p.poisson(3 * dt)
 		}
+		// A lockout is a failed login that locks the account.
+		locked := min(p.poisson(float64(bad)*0.02), bad)
 		p.logins[[2]string{u, "success"}].v += float64(ok)
 		p.logins[[2]string{u, "failure"}].v += float64(bad)
-		p.lockouts[u].v += float64(p.poisson(float64(bad) * 0.02))
+		p.lockouts[u].v += float64(locked)
+		p.events.logins(u, ok, bad, locked)
 	}
 
 	// Panic requests: about 1.2 a second at the peak.
@@ -408,6 +457,7 @@ func (p *Platform) simulate(t time.Time, dt float64) {
 					}
 					p.panics[[4]string{st, status, z, f}].v++
 					if status == "prank" || status == "rejected" {
+						p.events.panicRequest(st, status, z, f, -1)
 						continue
 					}
 					// Normal response times stay well under the 5-minute
@@ -417,6 +467,7 @@ func (p *Platform) simulate(t time.Time, dt float64) {
 						rt = 1000 + p.rng.Float64()*1400
 					}
 					h.observe(rt)
+					p.events.panicRequest(st, status, z, f, rt)
 					outcome := "success"
 					switch r := p.rng.Float64(); {
 					case status == "cancelled" || r < 0.02:
@@ -447,6 +498,7 @@ func (p *Platform) simulate(t time.Time, dt float64) {
 		failed := p.poisson(float64(n) * 0.01)
 		p.notifs[[2]string{ch, "sent"}].v += float64(n - min(failed, n))
 		p.notifs[[2]string{ch, "failed"}].v += float64(min(failed, n))
+		p.events.notifications(ch, n-min(failed, n), min(failed, n))
 	}
 	for _, c := range caches {
 		n := p.poisson(40 * load * dt)
@@ -481,17 +533,25 @@ func slicesIndex(s []string, v string) int {
 	return -1
 }
 
-func (p *Platform) addRows(t time.Time, rows *storage.Rows) error {
+// addRows adds the value at t of the series that want takes (by whether
+// they are the event API's) to rows. p.mu is held.
+func (p *Platform) addRows(t time.Time, rows *storage.Rows, want func(event bool) bool) error {
 	ts := t.UnixMilli()
 	add := func(ls []storage.Label, v float64) error {
 		return rows.AddSeries(ls, []storage.Sample{{Timestamp: ts, Value: v}})
 	}
 	for _, s := range p.all {
+		if !want(s.event) {
+			continue
+		}
 		if err := add(s.labels, s.v); err != nil {
 			return err
 		}
 	}
 	for _, h := range p.hists {
+		if !want(h.event) {
+			continue
+		}
 		cum := 0.0
 		for i, c := range h.counts {
 			cum += c

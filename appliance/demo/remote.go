@@ -212,9 +212,11 @@ func (r *Remote) LastStep(ctx context.Context, from, to time.Time) (time.Time, b
 	return last, found, nil
 }
 
-// ValuesAt reads every demo series' value at t.
+// ValuesAt reads every demo series' value at t: vigil demo writes every
+// series at each step, through remote write, so the values at t are the
+// newest.
 func (r *Remote) ValuesAt(ctx context.Context, t time.Time) (map[string]float64, error) {
-	res, err := r.query(ctx, fmt.Sprintf(`{job=%q}`, Job), t)
+	res, err := r.query(ctx, fmt.Sprintf(`{job=%q} or {__name__=~%q}`, Job, eventNamesRE()), t)
 	if err != nil {
 		return nil, err
 	}

@@ -21,8 +21,10 @@ type Target interface {
 	// LastStep returns the time of the newest step the demo wrote between
 	// from and to, and false when there is none.
 	LastStep(ctx context.Context, from, to time.Time) (time.Time, bool, error)
-	// ValuesAt returns the value at t of every series the demo wrote, by
-	// Key of its labels.
+	// ValuesAt returns the newest value of every series the demo wrote
+	// (its job's and the event API's), by Key of its labels, from its
+	// last step at t on: the events and scrapes of a live step may come a
+	// little after it.
 	ValuesAt(ctx context.Context, t time.Time) (map[string]float64, error)
 }
 
@@ -46,6 +48,9 @@ type Options struct {
 	Backfilled func(from, to time.Time, took time.Duration)
 	// Log receives what the run does; nil discards it.
 	Log *slog.Logger
+	// Live says how the live steps go in besides the target's Append;
+	// its Exporter starts serving once the backfill is written.
+	Live Live
 }
 
 // Simulate runs the simulated platform into t until ctx is done: it
@@ -98,7 +103,10 @@ func Simulate(ctx context.Context, t Target, opts Options) error {
 	} else if opts.Backfilled != nil {
 		opts.Backfilled(from, after, 0)
 	}
-	p.Run(ctx, t, opts.Clock, after, func(err error) { log.Warn("demo step not stored", "err", err) })
+	if opts.Live.Exporter != nil {
+		opts.Live.Exporter.serve(p)
+	}
+	p.Run(ctx, t, opts.Clock, after, opts.Live, func(err error) { log.Warn("demo step not stored", "err", err) })
 	return ctx.Err()
 }
 
@@ -125,6 +133,8 @@ func (p *Platform) Restore(prev time.Time, values map[string]float64) int {
 		}
 		return resumeValue(v), ok
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for _, s := range p.all {
 		if v, ok := get(s.labels); ok {
 			s.v = v
@@ -161,6 +171,20 @@ func resumeValue(v float64) float64 {
 	}
 	return v + math.Abs(v)*1e-9
 }
+
+// eventNamesRE matches the series names of the event API's metrics.
+func eventNamesRE() string {
+	var names []string
+	for m := range eventMetrics {
+		names = append(names, m+"(_bucket|_sum|_count)?")
+	}
+	slices.Sort(names)
+	return strings.Join(names, "|")
+}
+
+// valuesLookback is how far before the last step ValuesAt looks: the
+// query API's default lookback.
+const valuesLookback = 5 * time.Minute
 
 // Key identifies a series by its labels, whatever their order.
 func Key(ls []storage.Label) string {

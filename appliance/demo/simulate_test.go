@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"net/http"
@@ -16,19 +17,28 @@ import (
 
 	"github.com/vigil-monitoring/vigil/internal/clock"
 	"github.com/vigil-monitoring/vigil/storage"
+	"github.com/vigil-monitoring/vigil/storage/ingest"
 	"github.com/vigil-monitoring/vigil/web"
 )
 
 // runFor runs Simulate on clk from its current time: it waits for the
 // backfill, lets the clock pass steps live steps, then stops the run.
-func runFor(t *testing.T, target Target, st *storage.Storage, clk *clock.Fake, backfill time.Duration, steps int) {
+func runFor(t *testing.T, target Target, st *storage.Storage, clk *clock.Fake, backfill time.Duration, steps int, events bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	backfilled := make(chan struct{})
 	done := make(chan error, 1)
-	go func() {
-		done <- Simulate(ctx, target, Options{Backfill: backfill, Clock: clk, Seed: 7, Backfilled: func(time.Time, time.Time, time.Duration) { close(backfilled) }})
-	}()
+	// As the appliance does: the recorder must see the history it goes on from.
+	opts := Options{Backfill: backfill, Clock: clk, Seed: 7, Backfilled: func(time.Time, time.Time, time.Duration) { st.ForceFlush(); close(backfilled) }}
+	if events {
+		// A new recorder, as after a restart of Vigil.
+		rec := ingest.NewRecorder(st, clk.Now)
+		opts.Live.Events = func(ctx context.Context, kind ingest.EventKind, body []byte) error {
+			_, _, err := rec.Record(ctx, kind, bytes.NewReader(body))
+			return err
+		}
+	}
+	go func() { done <- Simulate(ctx, target, opts) }()
 	select {
 	case <-backfilled:
 	case err := <-done:
@@ -60,31 +70,36 @@ func checkContinuous(t *testing.T, st *storage.Storage, to time.Time) []int64 {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, "job", Job))
 	var up []int64
 	checked := 0
-	for set.Next() {
-		ls := set.At().Labels()
-		name := ls.Get(model.MetricNameLabel)
-		counter := strings.HasSuffix(name, "_total") || strings.HasSuffix(name, "_bucket") || strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_count")
-		it := set.At().Iterator(nil)
-		var lastT int64 = math.MinInt64
-		lastV := 0.0
-		for it.Next() != 0 {
-			ts, v := it.At()
-			if ts <= lastT {
-				t.Fatalf("%s: a sample at %d after one at %d", ls, ts, lastT)
+	for _, m := range []*labels.Matcher{
+		labels.MustNewMatcher(labels.MatchEqual, "job", Job),
+		labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, eventNamesRE()),
+	} {
+		set := q.Select(context.Background(), false, nil, m)
+		for set.Next() {
+			ls := set.At().Labels()
+			name := ls.Get(model.MetricNameLabel)
+			counter := strings.HasSuffix(name, "_total") || strings.HasSuffix(name, "_bucket") || strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_count")
+			it := set.At().Iterator(nil)
+			var lastT int64 = math.MinInt64
+			lastV := 0.0
+			for it.Next() != 0 {
+				ts, v := it.At()
+				if ts <= lastT {
+					t.Fatalf("%s: a sample at %d after one at %d", ls, ts, lastT)
+				}
+				if counter && v < lastV {
+					t.Fatalf("%s goes down from %v to %v at %s: a counter reset", ls, lastV, v, time.UnixMilli(ts).UTC())
+				}
+				lastT, lastV = ts, v
+				if name == "up" && ls.Get("instance") == Instance {
+					up = append(up, ts)
+				}
 			}
-			if counter && v < lastV {
-				t.Fatalf("%s goes down from %v to %v at %s: a counter reset", ls, lastV, v, time.UnixMilli(ts).UTC())
+			if counter {
+				checked++
 			}
-			lastT, lastV = ts, v
-			if name == "up" && ls.Get("instance") == Instance {
-				up = append(up, ts)
-			}
-		}
-		if counter {
-			checked++
 		}
 	}
 	if checked < 1000 {
@@ -94,16 +109,18 @@ func checkContinuous(t *testing.T, st *storage.Storage, to time.Time) []int64 {
 }
 
 // TestSimulateResumes stops and restarts the demo twice, on a target in
-// the same process and on one over HTTP: after a short gap it backfills
-// exactly the steps missed; after one longer than its backfill it skips
-// the gap; in both cases every counter goes on from its stored value.
+// the same process (its live steps as rows, or in part as events through
+// the event API's recorder) and on one over HTTP: after a short gap it
+// backfills exactly the steps missed; after one longer than its backfill
+// it skips the gap; in every case every counter goes on from its stored
+// value.
 func TestSimulateResumes(t *testing.T) {
-	for _, remote := range []bool{false, true} {
-		name := "local"
-		if remote {
-			name = "remote"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		remote, events bool
+	}{{"local", false, false}, {"local with events", false, true}, {"remote", true, false}} {
+		remote := tc.remote
+		t.Run(tc.name, func(t *testing.T) {
 			st, _ := openStore(t)
 			var target Target = Local{Storage: st}
 			if remote {
@@ -114,7 +131,7 @@ func TestSimulateResumes(t *testing.T) {
 			}
 			start := anchor
 			clk := clock.NewFake(start)
-			runFor(t, target, st, clk, time.Hour, 4)
+			runFor(t, target, st, clk, time.Hour, 4, tc.events)
 			up := checkContinuous(t, st, clk.Now())
 			if want := int(time.Hour/Step) + 1 + 4; len(up) != want {
 				t.Fatalf("first run: %d steps, want %d", len(up), want)
@@ -122,7 +139,7 @@ func TestSimulateResumes(t *testing.T) {
 
 			// Ten minutes later: the 40 steps missed are backfilled.
 			clk.Advance(10 * time.Minute)
-			runFor(t, target, st, clk, time.Hour, 2)
+			runFor(t, target, st, clk, time.Hour, 2, tc.events)
 			up2 := checkContinuous(t, st, clk.Now())
 			if want := len(up) + 40 + 2; len(up2) != want {
 				t.Fatalf("after a 10-minute gap: %d steps, want %d", len(up2), want)
@@ -135,7 +152,7 @@ func TestSimulateResumes(t *testing.T) {
 
 			// Three hours later, with a one-hour backfill: a gap, no reset.
 			clk.Advance(3 * time.Hour)
-			runFor(t, target, st, clk, time.Hour, 1)
+			runFor(t, target, st, clk, time.Hour, 1, tc.events)
 			up3 := checkContinuous(t, st, clk.Now())
 			if want := len(up2) + int(time.Hour/Step) + 1 + 1; len(up3) != want {
 				t.Fatalf("after a 3-hour gap: %d steps, want %d", len(up3), want)

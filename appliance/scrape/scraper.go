@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -54,15 +55,30 @@ type Options struct {
 	// 0 means DefaultFileSDCheckInterval. It is process-wide: the first
 	// Scraper started in the process decides it.
 	FileSDCheckInterval time.Duration
+	// Internal are targets that this process serves (the demo's
+	// exporter), scraped like the self-scrape: over 127.0.0.1, behind a
+	// token made at start. A job of prometheus.yml with the same name
+	// wins over them.
+	Internal []InternalTarget
+}
+
+// InternalTarget is a target this process serves: its /metrics is
+// Handler, scraped every Interval under Job with the instance label
+// Instance.
+type InternalTarget struct {
+	Job, Instance string
+	Interval      time.Duration
+	Handler       http.Handler
 }
 
 // Scraper runs the scrape jobs of one prometheus.yml plus the self-scrape.
 // Create it with New, Start it once, Reload it any number of times and
 // Stop it once. Only one Scraper can run per process (see lib.go).
 type Scraper struct {
-	opts Options
-	log  *slog.Logger
-	self *selfTarget
+	opts     Options
+	log      *slog.Logger
+	self     *selfTarget
+	internal []*selfTarget // of opts.Internal, in its order
 
 	mu      sync.Mutex // serializes Start, Reload and Stop
 	running bool
@@ -115,17 +131,25 @@ func (s *Scraper) Start(src Source) error {
 	if s.self, err = startSelfTarget(token); err != nil {
 		return err
 	}
+	for _, it := range s.opts.Internal {
+		t, err := startLocalTarget(token, it.Handler)
+		if err != nil {
+			s.closeLocal()
+			return err
+		}
+		s.internal = append(s.internal, t)
+	}
 	if err := startLibrary(s.opts.FileSDCheckInterval); err != nil {
-		s.self.close()
+		s.closeLocal()
 		return err
 	}
 	if err := attach(s); err != nil {
-		s.self.close()
+		s.closeLocal()
 		return err
 	}
 	if err := s.apply(pc); err != nil {
 		detach(s)
-		s.self.close()
+		s.closeLocal()
 		return err
 	}
 	s.targets.reset()
@@ -176,6 +200,11 @@ func (s *Scraper) apply(pc *PrometheusConfig) error {
 	if !slices.Contains(jobs, SelfJob) {
 		jobs = append(jobs, SelfJob)
 	}
+	for _, it := range s.opts.Internal {
+		if !slices.Contains(jobs, it.Job) {
+			jobs = append(jobs, it.Job)
+		}
+	}
 	s.cfg.Store(pc)
 	s.jobs.Store(&jobs)
 	return nil
@@ -201,7 +230,47 @@ func (s *Scraper) render(pc *PrometheusConfig) yaml.MapSlice {
 	if !hasSelf {
 		jobs = append(jobs, s.self.job(selfInterval, s.opts.SelfInstance))
 	}
+	jobs = append(jobs, s.internalJobs(pc)...)
 	return append(doc, yaml.MapItem{Key: "scrape_configs", Value: jobs})
+}
+
+// internalJobs are the scrape configs of opts.Internal, a job for each
+// job name that pc does not have.
+func (s *Scraper) internalJobs(pc *PrometheusConfig) []any {
+	var jobs []any
+	var names []string
+	for _, it := range s.opts.Internal {
+		if !slices.Contains(names, it.Job) {
+			names = append(names, it.Job)
+		}
+	}
+	for _, name := range names {
+		if pc != nil && slices.Contains(pc.JobNames, name) {
+			continue
+		}
+		var ts []*selfTarget
+		var instances []string
+		interval := defaultSelfInterval
+		for i, it := range s.opts.Internal {
+			if it.Job == name {
+				ts, instances = append(ts, s.internal[i]), append(instances, it.Instance)
+				interval = cmp.Or(it.Interval, interval)
+			}
+		}
+		jobs = append(jobs, internalJob(name, interval, s.self.token, ts, instances))
+	}
+	return jobs
+}
+
+// closeLocal stops serving the self-scrape and the internal targets.
+func (s *Scraper) closeLocal() {
+	if s.self != nil {
+		s.self.close()
+	}
+	for _, t := range s.internal {
+		t.close()
+	}
+	s.internal = nil
 }
 
 // Config returns the running prometheus.yml configuration, nil when Vigil
@@ -218,7 +287,7 @@ func (s *Scraper) Stop() error {
 	}
 	s.running = false
 	detach(s)
-	s.self.close()
+	s.closeLocal()
 	s.targets.reset()
 	metrics.UnregisterSet(s.set, false)
 	return nil

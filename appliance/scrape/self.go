@@ -24,6 +24,9 @@ import (
 // in this process' memory and in the scraper's private configuration file
 // (mode 0600). The target's instance label is relabelled to Vigil's public
 // address, so the series look as if /metrics had been scraped.
+//
+// The targets of Options.Internal (the demo's exporter) are served the
+// same way, each on a listener of its own behind the same token.
 type selfTarget struct {
 	token  string
 	addr   string // host:port of the listener
@@ -31,9 +34,17 @@ type selfTarget struct {
 }
 
 func startSelfTarget(token string) (*selfTarget, error) {
+	return startLocalTarget(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		metrics.WritePrometheus(w, true)
+	}))
+}
+
+// startLocalTarget serves h at /metrics on 127.0.0.1, to token only.
+func startLocalTarget(token string, h http.Handler) (*selfTarget, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen for the self-scrape: %w", err)
+		return nil, fmt.Errorf("cannot listen for a scrape of this process: %w", err)
 	}
 	st := &selfTarget{token: token, addr: ln.Addr().String()}
 	want := []byte("Bearer " + token)
@@ -43,8 +54,7 @@ func startSelfTarget(token string) (*selfTarget, error) {
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		metrics.WritePrometheus(w, true)
+		h.ServeHTTP(w, r)
 	})
 	st.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go st.server.Serve(ln)
@@ -67,6 +77,24 @@ func (st *selfTarget) job(interval time.Duration, instance string) yaml.MapSlice
 		}}})
 	}
 	return job
+}
+
+// internalJob is the scrape config of the internal targets ts of one job,
+// each under its own instance label.
+func internalJob(name string, interval time.Duration, token string, ts []*selfTarget, instances []string) yaml.MapSlice {
+	var statics []any
+	for i, t := range ts {
+		statics = append(statics, yaml.MapSlice{
+			{Key: "targets", Value: []any{t.addr}},
+			{Key: "labels", Value: yaml.MapSlice{{Key: "instance", Value: instances[i]}}},
+		})
+	}
+	return yaml.MapSlice{
+		{Key: "job_name", Value: name},
+		{Key: "scrape_interval", Value: interval.String()},
+		{Key: "authorization", Value: yaml.MapSlice{{Key: "credentials", Value: token}}},
+		{Key: "static_configs", Value: statics},
+	}
 }
 
 func (st *selfTarget) close() {

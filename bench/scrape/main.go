@@ -1,9 +1,11 @@
 // Command scrape measures what scraping costs Vigil, VictoriaMetrics
-// single-node and Prometheus: each in turn scrapes the same targets, served
-// by this program on 127.0.0.1, and the program reports the server's CPU
+// single-node and Prometheus: each scrapes the same targets, served by
+// this program on 127.0.0.1, and the program reports each server's CPU
 // seconds per million samples scraped and its memory, in the BENCH lines
 // and markdown table of the shared benchmark harness (bench/ of the
-// workspace), with the ratios of Vigil to the others.
+// workspace), with the ratios of Vigil to the others. By default the
+// peers run side by side, each scraping every target under its own path,
+// so that the load of a shared machine weighs on all of them alike.
 //
 //	go build -o /tmp/vigil ./cmd/vigil
 //	go run ./bench/scrape -vigil=/tmp/vigil \
@@ -12,8 +14,8 @@
 //
 // Every peer runs with a fresh data directory, scrapes every target every
 // -interval, and is measured over -measure after -warmup (in which it
-// creates its series). Samples are counted on the targets' side: scrapes
-// answered during the window × series per target.
+// creates its series). Samples are counted on the targets' side: a peer's
+// scrapes answered during the window × series per target.
 package main
 
 import (
@@ -57,6 +59,8 @@ type options struct {
 	dataRoot         string
 	clockTicksPerSec float64
 	readyTimeout     time.Duration
+	concurrent       bool
+	addrs            []string
 }
 
 func main() {
@@ -75,6 +79,7 @@ func main() {
 	flag.IntVar(&o.profileSeconds, "profile", 0, "if > 0, take a CPU profile of each peer for this many seconds in the window (PEER-cpu.pprof in -out)")
 	flag.StringVar(&o.out, "out", os.ExpandEnv("$HOME/.cache/vigil-bench/results/scrape-"+time.Now().UTC().Format("2006-01-02T1504")), "results folder")
 	flag.BoolVar(&o.keepData, "keep-data", false, "keep the peers' data directories")
+	flag.BoolVar(&o.concurrent, "side-by-side", true, "run the peers at the same time, so that the load of a shared machine weighs on all alike; false runs them one after the other")
 	flag.StringVar(&o.vigilExtraFlags, "vigil-flags", vigilBenchFlags, "extra flags for vigil")
 	flag.StringVar(&o.vmExtraFlags, "victoriametrics-flags", "", "extra flags for victoria-metrics")
 	flag.StringVar(&o.promExtraFlags, "prometheus-flags", "", "extra flags for prometheus")
@@ -115,49 +120,135 @@ func run(o options) error {
 	if !o.keepData {
 		defer os.RemoveAll(o.dataRoot)
 	}
-	t, err := startTargets(o.targets, o.series)
+	t, err := startTargets(o.targets, o.series, o.order)
 	if err != nil {
 		return err
 	}
 	defer t.close()
-	config := filepath.Join(o.dataRoot, "prometheus.yml")
-	if err := os.WriteFile(config, []byte(scrapeConfig(o, t.addrs)), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "%d targets × %d series on 127.0.0.1, every %s; warm-up %s, window %s; results in %s\n",
-		o.targets, o.series, o.interval, o.warmup, o.measure, o.out)
-	var results []result
-	for _, peer := range o.order {
-		r, err := runPeer(o, peer, config, t)
-		if err != nil {
-			return fmt.Errorf("%s: %w", peer, err)
+	o.addrs = t.addrs
+	mode := "one after the other"
+	groups := [][]string{o.order}
+	if !o.concurrent {
+		groups = nil
+		for _, p := range o.order {
+			groups = append(groups, []string{p})
 		}
-		results = append(results, r)
+	} else {
+		mode = "side by side"
+	}
+	fmt.Fprintf(os.Stderr, "%d targets × %d series on 127.0.0.1, every %s; warm-up %s, window %s; peers %s; results in %s\n",
+		o.targets, o.series, o.interval, o.warmup, o.measure, mode, o.out)
+	var results []result
+	for _, g := range groups {
+		rs, err := runGroup(o, g, t)
+		if err != nil {
+			return err
+		}
+		results = append(results, rs...)
 	}
 	report := renderReport(o, results)
 	fmt.Print(report)
 	return os.WriteFile(filepath.Join(o.out, "scrape.md"), []byte(report), 0o644)
 }
 
-func scrapeConfig(o options, addrs []string) string {
+// scrapeConfig is peer's prometheus.yml: every target, under the path
+// that counts peer's scrapes.
+func scrapeConfig(o options, peer string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\nscrape_configs:\n  - job_name: bench\n    honor_timestamps: true\n    static_configs:\n      - targets:\n", o.interval, min(o.interval, 10*time.Second))
-	for _, a := range addrs {
+	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\nscrape_configs:\n  - job_name: bench\n    honor_timestamps: true\n    metrics_path: /metrics/%s\n    static_configs:\n      - targets:\n",
+		o.interval, min(o.interval, 10*time.Second), peer)
+	for _, a := range o.addrs {
 		fmt.Fprintf(&b, "          - %q\n", a)
 	}
 	return b.String()
 }
 
-// runPeer starts peer, lets it warm up, measures it and stops it.
-func runPeer(o options, peer, config string, t *targets) (result, error) {
-	r := result{peer: peer}
+// peerRun is one peer being run.
+type peerRun struct {
+	peer, base string
+	cmd        *exec.Cmd
+	log        *os.File
+	r          result
+	cpu0, cpu1 float64
+	scrapes1   int64
+	start      time.Time
+}
+
+// runGroup runs peers side by side (one peer: alone): start, warm-up,
+// measurement, stop.
+func runGroup(o options, peers []string, t *targets) ([]result, error) {
+	var runs []*peerRun
+	defer func() {
+		for _, p := range runs {
+			stop(p.cmd)
+			p.log.Close()
+		}
+	}()
+	for _, peer := range peers {
+		p, err := startPeer(o, peer)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", peer, err)
+		}
+		runs = append(runs, p)
+	}
+	for _, p := range runs {
+		var err error
+		if p.cpu0, err = cpuSeconds(p.cmd.Process.Pid, o.clockTicksPerSec); err != nil {
+			return nil, err
+		}
+	}
+	time.Sleep(o.warmup)
+	for _, p := range runs {
+		p.cpu1, _ = cpuSeconds(p.cmd.Process.Pid, o.clockTicksPerSec)
+		p.scrapes1, p.start = t.count(p.peer), time.Now()
+		if o.profileSeconds > 0 {
+			go profile(p.base, o.profileSeconds, filepath.Join(o.out, p.peer+"-cpu.pprof"))
+		}
+	}
+	time.Sleep(o.measure)
+	var out []result
+	for _, p := range runs {
+		cpu2, err := cpuSeconds(p.cmd.Process.Pid, o.clockTicksPerSec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.peer, err)
+		}
+		scrapes2, window := t.count(p.peer), time.Since(p.start)
+		r := &p.r
+		r.cpuWarmup, r.cpuMeasure = p.cpu1-p.cpu0, cpu2-p.cpu1
+		r.samples, r.window = (scrapes2-p.scrapes1)*int64(o.series), window
+		r.scrapesPerTargetPerWindow = float64(scrapes2-p.scrapes1) / float64(o.targets)
+		r.rssMiB, r.peakMiB = memMiB(p.cmd.Process.Pid)
+		r.loadAfter = loadAvg()
+	}
+	for _, p := range runs {
+		// What the peer itself says it scraped, a minute back
+		// (VictoriaMetrics hides the last 30 s).
+		r := &p.r
+		at := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
+		r.upTargets, _ = queryScalar(p.base, `count(up{job="bench"} == 1)`, at)
+		r.seriesScraped, _ = queryScalar(p.base, `sum(scrape_samples_scraped{job="bench"})`, at)
+		fmt.Fprintf(os.Stderr, "   %s: %.1f s CPU for %d samples in %s (warm-up %.1f s), RSS %.0f MiB, peak %.0f MiB; the peer says %v targets up, %v samples per round\n",
+			p.peer, r.cpuMeasure, r.samples, r.window.Round(time.Second), r.cpuWarmup, r.rssMiB, r.peakMiB, r.upTargets, r.seriesScraped)
+		out = append(out, *r)
+	}
+	return out, nil
+}
+
+// startPeer starts peer on a free port with a fresh data directory, its
+// configuration scraping the targets under its own path, and waits until
+// it is ready.
+func startPeer(o options, peer string) (*peerRun, error) {
 	data := filepath.Join(o.dataRoot, peer)
 	if err := os.MkdirAll(data, 0o755); err != nil {
-		return r, err
+		return nil, err
+	}
+	config := filepath.Join(o.dataRoot, peer+".yml")
+	if err := os.WriteFile(config, []byte(scrapeConfig(o, peer)), 0o644); err != nil {
+		return nil, err
 	}
 	addr, err := freeAddr()
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	var args []string
 	var ready string
@@ -175,56 +266,26 @@ func runPeer(o options, peer, config string, t *targets) (result, error) {
 		args = append(args, strings.Fields(o.promExtraFlags)...)
 		ready = "/-/ready"
 	default:
-		return r, fmt.Errorf("unknown peer (vigil, victoriametrics, prometheus)")
+		return nil, fmt.Errorf("unknown peer (vigil, victoriametrics, prometheus)")
 	}
-	logFile, err := os.Create(filepath.Join(o.out, peer+".log"))
-	if err != nil {
-		return r, err
+	p := &peerRun{peer: peer, base: "http://" + addr}
+	if p.log, err = os.Create(filepath.Join(o.out, peer+".log")); err != nil {
+		return nil, err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(o.bins[peer], args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	r.loadBefore = loadAvg()
-	if err := cmd.Start(); err != nil {
-		return r, err
+	p.cmd = exec.Command(o.bins[peer], args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	p.r = result{peer: peer, loadBefore: loadAvg()}
+	if err := p.cmd.Start(); err != nil {
+		p.log.Close()
+		return nil, err
 	}
-	pid := cmd.Process.Pid
-	defer stop(cmd)
-	base := "http://" + addr
-	if err := waitReady(base+ready, o.readyTimeout); err != nil {
-		return r, err
+	if err := waitReady(p.base+ready, o.readyTimeout); err != nil {
+		stop(p.cmd)
+		p.log.Close()
+		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "== %s: pid %d, %s\n", peer, pid, base)
-
-	cpu0, err := cpuSeconds(pid, o.clockTicksPerSec)
-	if err != nil {
-		return r, err
-	}
-	time.Sleep(o.warmup)
-	cpu1, _ := cpuSeconds(pid, o.clockTicksPerSec)
-	scrapes1, start := t.scrapes.Load(), time.Now()
-	if o.profileSeconds > 0 {
-		go profile(base, o.profileSeconds, filepath.Join(o.out, peer+"-cpu.pprof"))
-	}
-	time.Sleep(o.measure)
-	cpu2, err := cpuSeconds(pid, o.clockTicksPerSec)
-	if err != nil {
-		return r, err
-	}
-	scrapes2, window := t.scrapes.Load(), time.Since(start)
-	r.cpuWarmup, r.cpuMeasure = cpu1-cpu0, cpu2-cpu1
-	r.samples, r.window = (scrapes2-scrapes1)*int64(o.series), window
-	r.scrapesPerTargetPerWindow = float64(scrapes2-scrapes1) / float64(o.targets)
-	r.rssMiB, r.peakMiB = memMiB(pid)
-	r.loadAfter = loadAvg()
-	// What the peer itself says it scraped, a minute back (VictoriaMetrics
-	// hides the last 30 s; Vigil shows new samples within seconds).
-	at := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
-	r.upTargets, _ = queryScalar(base, `count(up{job="bench"} == 1)`, at)
-	r.seriesScraped, _ = queryScalar(base, `sum(scrape_samples_scraped{job="bench"})`, at)
-	fmt.Fprintf(os.Stderr, "   %s: %.1f s CPU for %d samples in %s (warm-up %.1f s), RSS %.0f MiB, peak %.0f MiB; the peer says %v targets up, %v samples per round\n",
-		peer, r.cpuMeasure, r.samples, window.Round(time.Second), r.cpuWarmup, r.rssMiB, r.peakMiB, r.upTargets, r.seriesScraped)
-	return r, nil
+	fmt.Fprintf(os.Stderr, "== %s: pid %d, %s\n", peer, p.cmd.Process.Pid, p.base)
+	return p, nil
 }
 
 // freeAddr returns a port of 127.0.0.1 free at the moment.

@@ -184,17 +184,20 @@ func workload(n int) []family {
 }
 
 // targets serves the workload on many listeners and counts the scrapes
-// answered.
+// answered, by peer: each scrapes /metrics/PEER.
 type targets struct {
 	fams    []family
 	start   time.Time
-	scrapes atomic.Int64
+	scrapes map[string]*atomic.Int64 // by peer; read-only after start
 	addrs   []string
 	servers []*http.Server
 }
 
-func startTargets(n, seriesPerTarget int) (*targets, error) {
-	t := &targets{fams: workload(seriesPerTarget), start: time.Now()}
+func startTargets(n, seriesPerTarget int, peers []string) (*targets, error) {
+	t := &targets{fams: workload(seriesPerTarget), start: time.Now(), scrapes: map[string]*atomic.Int64{}}
+	for _, p := range peers {
+		t.scrapes[p] = new(atomic.Int64)
+	}
 	for i := range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -209,6 +212,9 @@ func startTargets(n, seriesPerTarget int) (*targets, error) {
 	return t, nil
 }
 
+// count returns how many scrapes peer made.
+func (t *targets) count(peer string) int64 { return t.scrapes[peer].Load() }
+
 func (t *targets) close() {
 	for _, s := range t.servers {
 		s.Close()
@@ -222,6 +228,11 @@ var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 func (t *targets) handler(i int) http.Handler {
 	scale := 1 + float64(i%17)/10
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		counter := t.scrapes[strings.TrimPrefix(r.URL.Path, "/metrics/")]
+		if counter == nil {
+			http.NotFound(w, r)
+			return
+		}
 		bp := bufPool.Get().(*[]byte)
 		b := (*bp)[:0]
 		elapsed := time.Since(t.start).Seconds() + 3600
@@ -255,6 +266,6 @@ func (t *targets) handler(i int) http.Handler {
 		}
 		*bp = b
 		bufPool.Put(bp)
-		t.scrapes.Add(1)
+		counter.Add(1)
 	})
 }

@@ -20,16 +20,7 @@ func TestEventAPI(t *testing.T) {
 	writer := clientAs("celery", createUserViaAPI(t, p.BaseURL, "celery", "writer"))
 	post := func(c *http.Client, kind, body string, want int) string {
 		t.Helper()
-		resp, err := c.Post(p.BaseURL+"/api/v1/events/"+kind, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("POST %s %s = %s %s, want %d", kind, body, resp.Status, b, want)
-		}
-		return string(b)
+		return postEvents(t, c, p.BaseURL+"/api/v1/events/"+kind, body, want)
 	}
 	post(writer, "panic-request", `{"service_type":"security","status":"accepted","firm_id":"firm123","zone":"downtown","response_time":180.5}`, 200)
 	post(writer, "panic-request", `[{"service_type":"medical","status":"accepted","firm_id":"firm7","zone":"uptown","response_time":400},
@@ -106,16 +97,7 @@ func TestCustomEvents(t *testing.T) {
 	writer := clientAs("shop", createUserViaAPI(t, p.BaseURL, "shop", "writer"))
 	post := func(metric, body string, want int) string {
 		t.Helper()
-		resp, err := writer.Post(p.BaseURL+"/api/v1/events/custom/"+metric, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("POST %s %s = %s %s, want %d", metric, body, resp.Status, b, want)
-		}
-		return string(b)
+		return postEvents(t, writer, p.BaseURL+"/api/v1/events/custom/"+metric, body, want)
 	}
 	post("orders_total", "{\"channel\":\"web\",\"region\":\"north\",\"inc\":2}\n{\"channel\":\"app\",\"region\":\"south\",\"id\":\"o1\"}", 200)
 	if got := post("orders_total", `{"channel":"app","region":"east"}`, 400); !strings.Contains(got, `"field":"region"`) || !strings.Contains(got, "max_values of orders_total's label region is 2") {
@@ -161,4 +143,20 @@ func TestCustomEvents(t *testing.T) {
 	waitQuery(t, c, p.BaseURL, `orders_total{region="north"}`, "3")
 	waitQuery(t, c, p.BaseURL, `sum(resets(orders_total[1h]))`, "0")
 	p.Stop()
+}
+
+// postEvents posts body to the event API at url with c, requires the
+// status want and returns the answer.
+func postEvents(t *testing.T, c *http.Client, url, body string, want int) string {
+	t.Helper()
+	resp, err := c.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("POST %s %s = %s %s, want %d", url, body, resp.Status, b, want)
+	}
+	return string(b)
 }

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vigil-monitoring/vigil/internal/readable"
 	"github.com/vigil-monitoring/vigil/rules/notify"
 )
 
@@ -254,7 +254,7 @@ func (c *Config) Validate() error {
 		if path == "" {
 			return
 		}
-		if err := readable(path); err != nil {
+		if err := readable.File(path); err != nil {
 			bad(flag, path, "%v", err)
 		}
 	}
@@ -319,28 +319,6 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// readable checks that path is a regular file Vigil can open for reading.
-func readable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			return errors.New("no such file; check the path")
-		case errors.Is(err, os.ErrPermission):
-			return errors.New("the file is not readable by this user; fix its permissions")
-		}
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if info.IsDir() {
-		return errors.New("is a directory; pass a file")
-	}
-	return nil
-}
 
 func quoteIfEmpty(s string) string {
 	if s == "" {

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -20,6 +19,8 @@ import (
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/prompb"
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/promrelabel"
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/promutil"
+
+	"github.com/vigil-monitoring/vigil/internal/readable"
 )
 
 // Config is one remote_write entry, with the keys and defaults of
@@ -268,7 +269,11 @@ func (c Config) check(baseDir string, externalLabels map[string]string) (*settin
 		headers = append(headers, canonical+": "+c.Headers[name])
 	}
 	for _, f := range c.credentialFiles() {
-		if err := readable(baseDir, f.path); err != nil {
+		path := f.path
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(baseDir, path)
+		}
+		if err := readable.File(path); err != nil {
 			bad("%s %q: %v", f.key, f.path, err)
 		}
 	}
@@ -358,22 +363,6 @@ func (c Config) credentialFiles() []credentialFile {
 	return out
 }
 
-func readable(baseDir, path string) error {
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(baseDir, path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			return errors.New("no such file; check the path")
-		case errors.Is(err, os.ErrPermission):
-			return errors.New("not readable by this user; fix its permissions")
-		}
-		return err
-	}
-	return f.Close()
-}
 
 // Source is a list of remote_write entries and the file they came from.
 type Source struct {

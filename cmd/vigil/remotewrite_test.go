@@ -329,9 +329,18 @@ func vigilRaw(t *testing.T, v *proofVigil, selector string, at time.Time) rwSet 
 	if !ok {
 		t.Fatalf("%s[1h]: a %T, want a matrix", selector, res)
 	}
+	return matrixSet(matrix, map[string]string{"replica": "e2e"})
+}
+
+// matrixSet is the raw samples of a range query's answer, with extra
+// labels added to every series.
+func matrixSet(matrix model.Matrix, extra map[string]string) rwSet {
 	out := rwSet{}
 	for _, ss := range matrix {
-		labels := map[string]string{"replica": "e2e"}
+		labels := maps.Clone(extra)
+		if labels == nil {
+			labels = map[string]string{}
+		}
 		for k, v := range ss.Metric {
 			labels[string(k)] = string(v)
 		}
@@ -615,19 +624,7 @@ func TestRemoteWriteToPrometheus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := rwSet{}
-		for _, ss := range res.(model.Matrix) {
-			labels := map[string]string{}
-			for k, v := range ss.Metric {
-				labels[string(k)] = string(v)
-			}
-			key := rwKey(labels)
-			out[key] = map[int64]float64{}
-			for _, p := range ss.Values {
-				out[key][int64(p.Timestamp)] = float64(p.Value)
-			}
-		}
-		return out
+		return matrixSet(res.(model.Matrix), nil)
 	}
 	proofWait(t, 60*time.Second, func() error { return diffSets(promRaw(), want) })
 

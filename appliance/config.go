@@ -319,7 +319,6 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-
 func quoteIfEmpty(s string) string {
 	if s == "" {
 		return `""`

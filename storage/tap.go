@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -69,16 +71,102 @@ func (b Batch) Split(maxBytes int, f func(part Batch)) error {
 	return nil
 }
 
-// DecodeBatch calls f with every sample of a Batch's encoding, in order.
-// The labels passed to f are valid only during the call and must not be
+// DecodeBatch calls f with the samples of a Batch's encoding, in order,
+// a run of consecutive samples of one series at a time. The labels and
+// samples passed to f are valid only during the call and must not be
 // changed; the metric name comes first. Plain NaN samples come back as
-// NaN, staleness markers bit for bit.
-func DecodeBatch(data []byte, f func(labels []Label, timestamp int64, value float64)) error {
-	mrs, err := decodeWALRecord(data, nil)
-	if err != nil {
-		return fmt.Errorf("storage: corrupted batch: %w", err)
+// NaN (in a run of their own), staleness markers bit for bit.
+func DecodeBatch(data []byte, f func(labels []Label, samples []Sample)) error {
+	var ls []Label
+	var decodeErr error
+	err := DecodeBatchSeries(data, func(series []byte, samples []Sample) {
+		var nan bool
+		var err error
+		if ls, nan, err = SeriesLabels(series, ls[:0]); err != nil {
+			decodeErr = err
+			return
+		}
+		if nan {
+			for i := range samples {
+				samples[i].Value = math.NaN()
+			}
+		}
+		f(ls, samples)
+	})
+	if err == nil {
+		err = decodeErr
 	}
-	return forEachRow(mrs, f)
+	return err
+}
+
+// DecodeBatchSeries calls f with each run of consecutive samples of one
+// series in a Batch's encoding, in order. series is the series' name in
+// the store's encoding: an identity (the same bytes, the same series)
+// that SeriesLabels turns into labels, cheaper to compare and remember
+// than labels. Values are as stored: the samples of a series that
+// SeriesLabels reports as a NaN shadow are plain NaN. series and samples
+// are valid only during the call.
+func DecodeBatchSeries(data []byte, f func(series []byte, samples []Sample)) error {
+	var (
+		name    []byte
+		samples []Sample
+		ts      int64
+	)
+	flush := func() {
+		if len(samples) > 0 {
+			f(name, samples)
+			samples = samples[:0]
+		}
+	}
+	for len(data) > 0 {
+		flag := data[0]
+		data = data[1:]
+		switch flag {
+		case 0:
+			if name == nil {
+				return errors.New("storage: corrupted batch: a row refers to a previous name in the first row")
+			}
+		case 1:
+			n, k := binary.Uvarint(data)
+			if k <= 0 || uint64(len(data)-k) < n {
+				return errors.New("storage: corrupted batch: truncated series name")
+			}
+			flush()
+			name = data[k : k+int(n) : k+int(n)]
+			data = data[k+int(n):]
+		default:
+			return fmt.Errorf("storage: corrupted batch: unknown row flag %d", flag)
+		}
+		d, k := binary.Varint(data)
+		if k <= 0 || len(data)-k < 8 {
+			return errors.New("storage: corrupted batch: truncated row")
+		}
+		ts += d
+		samples = append(samples, Sample{Timestamp: ts, Value: math.Float64frombits(binary.LittleEndian.Uint64(data[k:]))})
+		data = data[k+8:]
+	}
+	flush()
+	return nil
+}
+
+// SeriesLabels appends the labels of a series of DecodeBatchSeries to
+// dst, the metric name first, and reports whether it is the NaN shadow of
+// a series (its samples are plain NaN; its labels are the series').
+func SeriesLabels(series []byte, dst []Label) ([]Label, bool, error) {
+	var mn vmstorage.MetricName
+	if err := mn.UnmarshalRaw(series); err != nil {
+		return dst, false, fmt.Errorf("storage: corrupted batch: %w", err)
+	}
+	nan := false
+	dst = append(dst, Label{Name: "__name__", Value: string(mn.MetricGroup)})
+	for _, t := range mn.Tags {
+		if string(t.Key) == nanLabel {
+			nan = true
+			continue
+		}
+		dst = append(dst, Label{Name: string(t.Key), Value: string(t.Value)})
+	}
+	return dst, nan, nil
 }
 
 // forEachRow calls f with the labels, timestamp and value of every row,

@@ -34,8 +34,10 @@ type tapSample struct {
 func decodeAll(t *testing.T, data []byte) []tapSample {
 	t.Helper()
 	var out []tapSample
-	if err := DecodeBatch(data, func(ls []Label, ts int64, v float64) {
-		out = append(out, tapSample{LabelsString(ls), ts, v})
+	if err := DecodeBatch(data, func(ls []Label, samples []Sample) {
+		for _, s := range samples {
+			out = append(out, tapSample{LabelsString(ls), s.Timestamp, s.Value})
+		}
 	}); err != nil {
 		t.Fatal(err)
 	}

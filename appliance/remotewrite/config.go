@@ -363,7 +363,6 @@ func (c Config) credentialFiles() []credentialFile {
 	return out
 }
 
-
 // Source is a list of remote_write entries and the file they came from.
 type Source struct {
 	// File names the entries in errors ("prometheus.yml", "vigil.yml").

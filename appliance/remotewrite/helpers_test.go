@@ -103,8 +103,10 @@ func blockSamples(t *testing.T, block []byte) []sample {
 		t.Fatal(err)
 	}
 	var out []sample
-	if err := storage.DecodeBatch(payload, func(labels []storage.Label, ts int64, v float64) {
-		out = append(out, sample{storage.LabelsString(labels), ts, v})
+	if err := storage.DecodeBatch(payload, func(labels []storage.Label, samples []storage.Sample) {
+		for _, s := range samples {
+			out = append(out, sample{storage.LabelsString(labels), s.Timestamp, s.Value})
+		}
 	}); err != nil {
 		t.Fatal(err)
 	}

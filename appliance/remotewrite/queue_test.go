@@ -90,8 +90,14 @@ func TestQueueKeepsWhatAKillLeaves(t *testing.T) {
 	// The same files without the journal: persistentqueue alone.
 	noJournal := filepath.Join(t.TempDir(), "no-journal")
 	copyDir(t, dir, noJournal)
-	if err := os.Remove(filepath.Join(noJournal, "journal")); err != nil {
-		t.Fatal(err)
+	journals, _ := filepath.Glob(filepath.Join(noJournal, journalPrefix+"*"))
+	if len(journals) == 0 {
+		t.Fatal("no journal file")
+	}
+	for _, j := range journals {
+		if err := os.Remove(j); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	q2, _ := openTestQueue(t, killed, 64<<20)
@@ -113,25 +119,32 @@ func TestQueueCheckpointAndReplayDuplicates(t *testing.T) {
 	q, _ := openTestQueue(t, dir, 64<<20)
 	fillQueue(t, q, 0, 10, 10, 5)
 	q.checkpoint(false)
-	info, err := os.Stat(filepath.Join(dir, "journal"))
-	if err != nil {
-		t.Fatal(err)
+	journals, _ := filepath.Glob(filepath.Join(dir, journalPrefix+"*"))
+	if len(journals) != 1 {
+		t.Fatalf("%d journal files after a checkpoint, want the new one: %v", len(journals), journals)
 	}
-	if info.Size() > 64 {
-		t.Errorf("the journal holds %d bytes after a checkpoint", info.Size())
+	if info, err := os.Stat(journals[0]); err != nil || info.Size() > 64 {
+		t.Errorf("the journal after a checkpoint: %v, %v", info, err)
 	}
 	// A crash right after persistentqueue saved blocks that the journal
 	// still holds: both copies on disk.
 	fillQueue(t, q, 10, 5, 10, 5)
-	journal, err := os.ReadFile(filepath.Join(dir, "journal"))
-	if err != nil {
-		t.Fatal(err)
+	saved := map[string][]byte{}
+	journals, _ = filepath.Glob(filepath.Join(dir, journalPrefix+"*"))
+	for _, j := range journals {
+		data, err := os.ReadFile(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved[filepath.Base(j)] = data
 	}
 	q.checkpoint(false)
 	killed := filepath.Join(t.TempDir(), "killed")
 	copyDir(t, dir, killed)
-	if err := os.WriteFile(filepath.Join(killed, "journal"), journal, 0o644); err != nil {
-		t.Fatal(err)
+	for name, data := range saved {
+		if err := os.WriteFile(filepath.Join(killed, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	q2, _ := openTestQueue(t, killed, 64<<20)
 	checkSamples(t, readQueue(t, q2), wantSamples(0, 15, 10, 5))
@@ -186,6 +199,7 @@ func TestQueueDropsOldestWhenFull(t *testing.T) {
 	q, st := openTestQueue(t, dir, bound)
 	const batches, series, n = 200, 50, 20
 	fillQueue(t, q, 0, batches, series, n)
+	q.checkpoint(false) // the mover has written every block
 	if p := q.pendingBytes(); p > bound {
 		t.Errorf("%d bytes pending, over the bound of %d", p, bound)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
+	"math"
 	"slices"
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/prompb"
@@ -24,30 +25,23 @@ import (
 // same requests, which is what lets a restarted sender skip the requests
 // of an interrupted round that were already delivered.
 type round struct {
-	s *settings
+	s     *settings
+	cache *seriesCache
 
 	series  []*roundSeries
 	byKey   map[string]int
 	samples int
 	// filtered counts the samples write_relabel_configs dropped.
 	filtered int
-
-	// The labels of the stored series being added, and what they became:
-	// consecutive samples of a series share the work.
-	lastIn  []prompb.Label
-	lastOut int // index into series, -1 when relabelling dropped it
-	scratch []prompb.Label
-	key     []byte
 }
 
 type roundSeries struct {
-	labels  []prompb.Label
-	hash    uint64
+	sent    *sentSeries
 	samples []prompb.Sample
 }
 
-func newRound(s *settings) *round {
-	return &round{s: s, byKey: map[string]int{}, lastOut: -1}
+func newRound(s *settings, cache *seriesCache) *round {
+	return &round{s: s, cache: cache, byKey: map[string]int{}}
 }
 
 // add adds the samples of a block; a block that cannot be decoded is an
@@ -57,58 +51,102 @@ func (r *round) add(block []byte) error {
 	if err != nil {
 		return err
 	}
-	r.lastIn = r.lastIn[:0]
-	r.lastOut = -1
-	first := true
-	return storage.DecodeBatch(payload, func(labels []storage.Label, ts int64, v float64) {
-		if first || !sameLabels(labels, r.lastIn) {
-			first = false
-			r.lastIn = append(r.lastIn[:0], labels...)
-			r.lastOut = r.seriesFor(labels)
-		}
-		if r.lastOut < 0 {
-			r.filtered++
+	var seriesErr error
+	err = storage.DecodeBatchSeries(payload, func(series []byte, samples []storage.Sample) {
+		e, err := r.cache.get(series)
+		if err != nil {
+			seriesErr = err
 			return
 		}
-		rs := r.series[r.lastOut]
-		rs.samples = append(rs.samples, prompb.Sample{Timestamp: ts, Value: v})
-		r.samples++
+		if e.dropped {
+			r.filtered += len(samples)
+			return
+		}
+		i, ok := r.byKey[e.key]
+		if !ok {
+			i = len(r.series)
+			r.series = append(r.series, &roundSeries{sent: e})
+			r.byKey[e.key] = i
+		}
+		rs := r.series[i]
+		n := len(rs.samples)
+		rs.samples = append(rs.samples, samples...)
+		if e.nan {
+			for j := n; j < len(rs.samples); j++ {
+				rs.samples[j].Value = math.NaN()
+			}
+		}
+		r.samples += len(samples)
 	})
+	if err == nil {
+		err = seriesErr
+	}
+	return err
 }
 
-func sameLabels(a, b []prompb.Label) bool {
-	return slices.Equal(a, b)
+// seriesCache remembers, by a stored series' name (the store's encoding),
+// what the series becomes when sent: its labels with the external labels
+// added, relabelled and sorted, and their hash; or that relabelling drops
+// it. A sender keeps one across its rounds, since most series come back
+// in every round; it is not safe for concurrent use.
+type seriesCache struct {
+	s       *settings
+	m       map[string]*sentSeries
+	scratch []prompb.Label
+	key     []byte
 }
 
-// seriesFor returns the index of the round's series the stored series with
-// labels goes to, or -1 when write_relabel_configs drop it.
-func (r *round) seriesFor(labels []prompb.Label) int {
-	out := append(r.scratch[:0], labels...)
-	for _, el := range r.s.externalLabels {
-		if !hasLabel(labels, el.Name) {
-			out = append(out, el)
+// sentSeries is a series as it is sent.
+type sentSeries struct {
+	labels  []prompb.Label // sorted by name
+	key     string         // labels, encoded: the same key, the same series
+	hash    uint64
+	nan     bool // the store's NaN shadow: its samples are plain NaN
+	dropped bool // by write_relabel_configs
+}
+
+// maxCachedSeries bounds the cache; past it, it starts again empty.
+const maxCachedSeries = 100_000
+
+func newSeriesCache(s *settings) *seriesCache {
+	return &seriesCache{s: s, m: map[string]*sentSeries{}}
+}
+
+func (c *seriesCache) get(series []byte) (*sentSeries, error) {
+	if e, ok := c.m[string(series)]; ok {
+		return e, nil
+	}
+	if len(c.m) >= maxCachedSeries {
+		clear(c.m)
+	}
+	labels, nan, err := storage.SeriesLabels(series, c.scratch[:0])
+	if err != nil {
+		return nil, err
+	}
+	n := len(labels)
+	for _, el := range c.s.externalLabels {
+		if !hasLabel(labels[:n], el.Name) {
+			labels = append(labels, el)
 		}
 	}
-	out = r.s.relabel.Apply(out, 0)
-	r.scratch = out
-	if len(out) == 0 {
-		return -1
+	labels = c.s.relabel.Apply(labels, 0)
+	c.scratch = labels
+	e := &sentSeries{nan: nan}
+	if len(labels) == 0 {
+		e.dropped = true
+	} else {
+		slices.SortFunc(labels, func(a, b prompb.Label) int { return cmp.Compare(a.Name, b.Name) })
+		c.key = c.key[:0]
+		for _, l := range labels {
+			c.key = append(c.key, l.Name...)
+			c.key = append(c.key, 0xff)
+			c.key = append(c.key, l.Value...)
+			c.key = append(c.key, 0xfe)
+		}
+		e.labels, e.key, e.hash = slices.Clone(labels), string(c.key), xxhash.Sum64(c.key)
 	}
-	slices.SortFunc(out, func(a, b prompb.Label) int { return cmp.Compare(a.Name, b.Name) })
-	r.key = r.key[:0]
-	for _, l := range out {
-		r.key = append(r.key, l.Name...)
-		r.key = append(r.key, 0xff)
-		r.key = append(r.key, l.Value...)
-		r.key = append(r.key, 0xfe)
-	}
-	if i, ok := r.byKey[string(r.key)]; ok {
-		return i
-	}
-	rs := &roundSeries{labels: slices.Clone(out), hash: xxhash.Sum64(r.key)}
-	r.series = append(r.series, rs)
-	r.byKey[string(r.key)] = len(r.series) - 1
-	return len(r.series) - 1
+	c.m[string(series)] = e
+	return e, nil
 }
 
 func hasLabel(labels []prompb.Label, name string) bool {
@@ -136,7 +174,7 @@ func (r *round) shards() [][]request {
 	n = min(max(n, r.s.minShards, 1), r.s.maxShards)
 	perShard := make([][]*roundSeries, n)
 	for _, rs := range r.series {
-		i := rs.hash % uint64(n)
+		i := rs.sent.hash % uint64(n)
 		perShard[i] = append(perShard[i], rs)
 	}
 	out := make([][]request, n)
@@ -148,7 +186,7 @@ func (r *round) shards() [][]request {
 			for len(samples) > 0 {
 				room := r.s.maxSamplesPerSend - cur.n
 				take := min(room, len(samples))
-				cur.series = append(cur.series, prompb.TimeSeries{Labels: rs.labels, Samples: samples[:take]})
+				cur.series = append(cur.series, prompb.TimeSeries{Labels: rs.sent.labels, Samples: samples[:take]})
 				cur.n += take
 				samples = samples[take:]
 				if cur.n == r.s.maxSamplesPerSend {

@@ -35,6 +35,8 @@ type sender struct {
 	client *http.Client
 	ua     string
 	fp     uint64
+	// cache is the rounds' series cache; only run's goroutine uses it.
+	cache *seriesCache
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -66,6 +68,7 @@ func startSender(s *settings, q *queue, st *stats, version string, log *slog.Log
 		s: s, q: q, st: st, log: log, client: client,
 		ua:     "Vigil/" + version,
 		fp:     roundFingerprint(s),
+		cache:  newSeriesCache(s),
 		cancel: cancel,
 		done:   make(chan struct{}),
 	}
@@ -87,7 +90,7 @@ func (sd *sender) run(ctx context.Context) {
 	if err != nil {
 		sd.log.Error("cannot read what was in flight; it is not sent", "err", err)
 	} else if len(held.blocks) > 0 {
-		r := newRound(sd.s)
+		r := newRound(sd.s, sd.cache)
 		for _, b := range held.blocks {
 			if err := r.add(b); err != nil {
 				sd.log.Warn("skipped a block in flight that cannot be read", "err", err)
@@ -108,7 +111,7 @@ func (sd *sender) run(ctx context.Context) {
 		if !ok {
 			return
 		}
-		r := newRound(sd.s)
+		r := newRound(sd.s, sd.cache)
 		sd.addBlock(r, block)
 		buf = block
 		limit := sd.s.capacity * sd.s.maxShards

@@ -92,7 +92,7 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 
 	group("Rules")
 	def("rules.files", "FILE,...", "Prometheus rule files or globs to evaluate; repeatable", &listFlag{p: &c.Rules.Files})
-	def("rules.builtin", "", "load the built-in Panic-platform rules", boolFlag{&c.Rules.Builtin})
+	def("rules.builtin", "", "load the built-in rules: the Panic platform's, and Vigil's own alerts on remote_write", boolFlag{&c.Rules.Builtin})
 	def("rules.evaluation-interval", "DURATION", "interval of the rule groups that give none", durationFlag{&c.Rules.EvaluationInterval})
 	def("rules.history-retention", "DURATION", "how long the alert history is kept", durationFlag{&c.Rules.HistoryRetention})
 

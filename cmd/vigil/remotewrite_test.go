@@ -304,10 +304,13 @@ func TestRemoteWriteEverySampleArrives(t *testing.T) {
 		})
 	}
 
-	s := remoteStatus(t, v)
-	if s.Name != "peer" || s.SamplesSent < uint64(want.samples()) || s.LastSendTime == nil || s.SamplesDropped["rejected"]+s.SamplesDropped["queue_full"] != 0 {
-		t.Errorf("status/remote_write = %+v", s)
-	}
+	proofWait(t, 10*time.Second, func() error {
+		s := remoteStatus(t, v)
+		if s.Name != "peer" || s.SamplesSent < uint64(want.samples()) || s.LastSendTime == nil || s.SamplesDropped["rejected"]+s.SamplesDropped["queue_full"] != 0 {
+			return fmt.Errorf("status/remote_write = %+v", s)
+		}
+		return nil
+	})
 	metrics := fetchMetrics(t, v)
 	for _, name := range []string{"vigil_remote_write_samples_sent_total", "vigil_remote_write_pending_bytes", "vigil_remote_write_max_pending_bytes", `vigil_remote_write_samples_dropped_total{remote="peer"`} {
 		if !strings.Contains(metrics, name) {
@@ -537,12 +540,16 @@ func TestRemoteWriteFullQueueDropsOldest(t *testing.T) {
 		batches = append(batches, w)
 	}
 	total := 60 * 50 * 40
-	s := remoteStatus(t, v)
-	if s.SamplesDropped["queue_full"] == 0 || s.PendingBytes > s.MaxPendingBytes+1<<20 {
-		t.Fatalf("after writing %d samples to a queue of 1MiB: %+v", total, s)
-	}
-	dropped := s.SamplesDropped["queue_full"]
-	t.Logf("queue bound 1MiB: %d bytes pending, %d samples dropped", s.PendingBytes, dropped)
+	// The queue takes what was stored in the background: wait for it.
+	var s rwStatus
+	proofWait(t, 30*time.Second, func() error {
+		s = remoteStatus(t, v)
+		if s.SamplesDropped["queue_full"] == 0 || s.PendingBytes > s.MaxPendingBytes+1<<20 {
+			return fmt.Errorf("after writing %d samples to a queue of 1MiB: %+v", total, s)
+		}
+		return nil
+	})
+	t.Logf("queue bound 1MiB: %d bytes pending, %d samples dropped so far", s.PendingBytes, s.SamplesDropped["queue_full"])
 
 	vm := &peerProcess{t: t, name: "victoria-metrics", bin: victoriaMetricsTool.binary(t), addr: addr, ready: "/health",
 		args: []string{"-storageDataPath=" + t.TempDir(), "-httpListenAddr=" + addr, "-retentionPeriod=100y", "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=WARN"}}
@@ -554,6 +561,8 @@ func TestRemoteWriteFullQueueDropsOldest(t *testing.T) {
 		}
 		return nil
 	})
+	// Every drop has happened by now: the queue is empty.
+	dropped := remoteStatus(t, v).SamplesDropped["queue_full"]
 	got := exportVM(t, vm.URL(), "rw_e2e_full")
 	// What arrived: whole requests, the newest ones (and the first, which
 	// the sender had in flight when the queue filled).

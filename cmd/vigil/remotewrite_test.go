@@ -704,3 +704,69 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// POST /-/reload adds a remote, changes it and removes it while Vigil
+// runs; a configuration with a refused option changes nothing.
+func TestRemoteWriteReload(t *testing.T) {
+	vm := startVictoriaMetrics(t)
+	cfgPath := writeConfig(t, "prometheus:\n  scrape_configs: []\n")
+	v := startRWVigil(t, t.TempDir(), cfgPath)
+	reload := func(text string, wantStatus int) {
+		t.Helper()
+		if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := v.HTTP.Post(v.BaseURL+"/-/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("POST /-/reload = %d %s, want %d", resp.StatusCode, body, wantStatus)
+		}
+	}
+	remotes := func() []rwStatus {
+		var out struct {
+			Data struct {
+				Remotes []rwStatus `json:"remotes"`
+			} `json:"data"`
+		}
+		v.getJSON(t, "/api/v1/status/remote_write", &out)
+		return out.Data.Remotes
+	}
+	if r := remotes(); len(r) != 0 {
+		t.Fatalf("remotes before any is configured: %+v", r)
+	}
+
+	// Added: what is stored from now on is sent.
+	reload(rwConfig(vm.URL()+"/api/v1/write", ""), http.StatusOK)
+	end := time.Now().Add(-time.Minute).Truncate(time.Second)
+	req, want := rwBatch("rw_e2e_reload", 0, 5, 20, end)
+	v.mustWrite(t, req)
+	proofWait(t, 60*time.Second, func() error { return diffSets(exportVM(t, vm.URL(), "rw_e2e_reload"), want) })
+
+	// Changed (a header) and then refused (sigv4): it goes on sending.
+	reload(rwConfig(vm.URL()+"/api/v1/write", "      headers: {X-Reloaded: yes}\n"), http.StatusOK)
+	reload(rwConfig(vm.URL()+"/api/v1/write", "      sigv4: {region: eu-west-1}\n"), http.StatusInternalServerError)
+	req, w := rwBatch("rw_e2e_reload", 1, 5, 20, end)
+	v.mustWrite(t, req)
+	want.add(w)
+	proofWait(t, 60*time.Second, func() error { return diffSets(exportVM(t, vm.URL(), "rw_e2e_reload"), want) })
+	if r := remotes(); len(r) != 1 || r[0].SamplesSent < uint64(want.samples()) {
+		t.Errorf("after the changes: %+v", r)
+	}
+
+	// Removed: nothing more is sent, and the status lists no remote.
+	reload("prometheus:\n  scrape_configs: []\n", http.StatusOK)
+	if r := remotes(); len(r) != 0 {
+		t.Errorf("the removed remote is still listed: %+v", r)
+	}
+	req, _ = rwBatch("rw_e2e_reload", 2, 5, 20, end)
+	v.mustWrite(t, req)
+	v.flush(t)
+	if err := diffSets(exportVM(t, vm.URL(), "rw_e2e_reload"), want); err != nil {
+		t.Errorf("after the remote was removed: %v", err)
+	}
+	v.Stop()
+}

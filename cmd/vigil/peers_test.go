@@ -31,6 +31,10 @@ type peerTool struct {
 	// where the Go module proxy is reachable: the tests that need it are
 	// the proof of a feature, not an extra.
 	requiredInCI bool
+	// optIn names an environment variable that must be 1 before the tool
+	// is built; without it only an already installed binary is used. For
+	// tools whose build would take most of a CI run.
+	optIn string
 
 	once sync.Once
 	path string
@@ -41,8 +45,10 @@ var (
 	// About 2 minutes to build on a two-core machine.
 	victoriaMetricsTool = &peerTool{name: "victoria-metrics", pkg: "github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@v1.151.0", version: "v1.151.0", timeout: 15 * time.Minute, requiredInCI: true}
 	// Heavy: about 1 minute with a warm module cache, 10 or more on a
-	// fresh machine. Its test is an extra and skips past 5 minutes.
-	prometheusTool = &peerTool{name: "prometheus", pkg: "github.com/prometheus/prometheus/cmd/prometheus@v0.316.0", version: "v0.316.0", timeout: 5 * time.Minute}
+	// fresh machine, longer than the rest of the suite. Its test is an
+	// extra: it runs where Prometheus is already in the cache or with
+	// VIGIL_TEST_PROMETHEUS=1, and skips past 5 minutes of building.
+	prometheusTool = &peerTool{name: "prometheus", pkg: "github.com/prometheus/prometheus/cmd/prometheus@v0.316.0", version: "v0.316.0", timeout: 5 * time.Minute, optIn: "VIGIL_TEST_PROMETHEUS"}
 )
 
 // binary returns the tool's path, installing it the first time. When it
@@ -69,6 +75,9 @@ func (p *peerTool) install() (string, error) {
 	bin := filepath.Join(dir, p.name)
 	if isFile(bin) {
 		return bin, nil
+	}
+	if p.optIn != "" && os.Getenv(p.optIn) != "1" {
+		return "", fmt.Errorf("not built, as that takes too long for every run; set %s=1 to build it once into %s", p.optIn, dir)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err

@@ -181,10 +181,12 @@ export function TimeChart(props) {
     [props.data, result, start, end, step, legendFormat],
   );
   const legend = props.legend || { show: true, placement: 'bottom', calcs: [] };
+  // Hidden series by label, so that a refresh keeps them hidden even when
+  // the series come back in another order.
   const [hidden, setHidden] = useState(() => new Set());
-  const toggle = (i) => {
+  const toggle = (label) => {
     const h = new Set(hidden);
-    if (h.has(i)) h.delete(i); else h.add(i);
+    if (h.has(label)) h.delete(label); else h.add(label);
     setHidden(h);
   };
   const showLegend = legend.show !== false && legend.displayMode !== 'hidden' && data.series.length > 0;
@@ -209,8 +211,8 @@ function Legend({ series, hidden, toggle, calcs, unit, decimals, table }) {
           )}
           <tbody>
             {rows.map(({ s, i, color }) => (
-              <tr key={i} class={hidden.has(i) ? 'off' : ''} data-series={s.label}
-                onClick={() => toggle(i)} title="Click to hide or show this series">
+              <tr key={i} class={hidden.has(s.label) ? 'off' : ''} data-series={s.label}
+                onClick={() => toggle(s.label)} title="Click to hide or show this series">
                 <td><span class="swatch" style={{ background: color }} />{s.label}</td>
                 {calcs.map((c) => <td key={c}>{formatValue(calc(s.values, c), unit, decimals)}</td>)}
               </tr>
@@ -223,8 +225,8 @@ function Legend({ series, hidden, toggle, calcs, unit, decimals, table }) {
   return (
     <div class="chart-legend">
       {rows.map(({ s, i, color }) => (
-        <button type="button" key={i} class={`legend-item ${hidden.has(i) ? 'off' : ''}`} data-series={s.label}
-          aria-pressed={hidden.has(i) ? 'false' : 'true'} onClick={() => toggle(i)} title="Click to hide or show this series">
+        <button type="button" key={i} class={`legend-item ${hidden.has(s.label) ? 'off' : ''}`} data-series={s.label}
+          aria-pressed={hidden.has(s.label) ? 'false' : 'true'} onClick={() => toggle(s.label)} title="Click to hide or show this series">
           <span class="swatch" style={{ background: color }} />{s.label}
         </button>
       ))}
@@ -258,7 +260,7 @@ function Plot(props) {
     if (!el) return undefined;
     const n = data.x.length;
     const stacking = props.stacking && props.stacking !== 'none' ? props.stacking : null;
-    const src = data.series.map((s, i) => ({ ...s, show: !hidden.has(i) }));
+    const src = data.series.map((s) => ({ ...s, show: !hidden.has(s.label) }));
     // Infinities (histogram_quantile in the +Inf bucket) and NaN cannot
     // be drawn; they are gaps, as in Grafana.
     const finite = src.map((s) => ({ ...s, values: s.values.map((v) => (Number.isFinite(v) ? v : null)) }));
@@ -344,8 +346,9 @@ function Plot(props) {
       u.destroy();
       plot.current = null;
     };
-  }, [data, hidden, theme, props.unit, props.decimals, props.min, props.max, props.stacking, props.drawStyle,
-    props.lineWidth, props.fillOpacity, props.start, props.end]);
+  }, [data, hidden, theme, props.unit, props.decimals, props.min, props.max, props.softMin, props.softMax,
+    props.stacking, props.drawStyle, props.lineWidth, props.fillOpacity, props.showPoints, props.pointSize,
+    props.start, props.end]);
 
   return (
     <div class="chart-plot" ref={wrap}>

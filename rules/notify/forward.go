@@ -121,6 +121,9 @@ type amSet struct {
 	dropped []discoveredAM
 	loops   map[string]*sendLoop // by URL
 	sdError string               // the last discovery error, logged once
+
+	sdMu     sync.Mutex               // serializes discoveries
+	lastGood map[string][]TargetGroup // the groups of each file_sd file when last read well
 }
 
 // ApplyConfig replaces the Alertmanagers; the queues of entries that did
@@ -140,14 +143,14 @@ func (f *Forwarder) ApplyConfig(c *AlertingConfig) error {
 		if err != nil {
 			return err
 		}
-		next = append(next, &amSet{cfg: am, hash: sha256.Sum256(b), client: client, loops: map[string]*sendLoop{}})
+		next = append(next, &amSet{cfg: am, hash: sha256.Sum256(b), client: client, loops: map[string]*sendLoop{}, lastGood: map[string][]TargetGroup{}})
 	}
 	f.mu.Lock()
 	old := f.sets
 	for _, s := range next {
 		for j, o := range old {
 			if o != nil && o.hash == s.hash {
-				s.active, s.dropped, s.loops = o.active, o.dropped, o.loops
+				s.active, s.dropped, s.loops, s.lastGood = o.active, o.dropped, o.loops, o.lastGood
 				old[j] = nil // taken over
 				break
 			}
@@ -199,7 +202,9 @@ func (f *Forwarder) discover() {
 	sets := f.sets
 	f.mu.Unlock()
 	for _, s := range sets {
-		groups, err := s.cfg.targetGroups()
+		s.sdMu.Lock()
+		groups, err := s.cfg.targetGroups(s.lastGood)
+		s.sdMu.Unlock()
 		msg := ""
 		if err != nil {
 			msg = err.Error()

@@ -312,7 +312,8 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 // A file_sd file that changes moves the alerts to the new Alertmanager;
-// the queue of the one gone is stopped.
+// the queue of the one gone is stopped. A file that does not parse keeps
+// its last good Alertmanagers; a file removed takes its own away.
 func TestForwardFileSDChange(t *testing.T) {
 	am1, am2 := newAMReceiver(t), newAMReceiver(t)
 	dir := t.TempDir()
@@ -333,6 +334,16 @@ func TestForwardFileSDChange(t *testing.T) {
 	}
 	if got := am2.alertNames(); !slices.Equal(got, []string{"Two"}) {
 		t.Errorf("am2 got %v", got)
+	}
+	os.WriteFile(sd, []byte("- targets: ['"), 0o644) // caught half written
+	f.discover()
+	if active, _ := f.Alertmanagers(); !slices.Equal(active, []string{am2.URL + "/api/v2/alerts"}) {
+		t.Errorf("after a broken read the file's last good Alertmanagers stay: %v", active)
+	}
+	os.Remove(sd)
+	f.discover()
+	if active, _ := f.Alertmanagers(); len(active) != 0 {
+		t.Errorf("the file is gone, its Alertmanagers still active: %v", active)
 	}
 }
 

@@ -291,22 +291,33 @@ func (am *AlertmanagerConfig) alertsPath() string {
 }
 
 // targetGroups returns the static groups and those of the file_sd files
-// as they are now. A file that cannot be read or parsed is an error and
-// its groups are left out.
-func (am *AlertmanagerConfig) targetGroups() ([]TargetGroup, error) {
+// as they are now. A file that cannot be read or parsed is an error, and
+// its groups are those it had when last read well (kept in lastGood, by
+// file, which targetGroups updates), as Prometheus' file discovery keeps
+// them, so that a file caught half written does not stop forwarding.
+func (am *AlertmanagerConfig) targetGroups(lastGood map[string][]TargetGroup) ([]TargetGroup, error) {
 	groups := slices.Clone(am.StaticConfigs)
 	var errs []error
+	seen := map[string]bool{}
 	for _, sd := range am.FileSDConfigs {
 		for _, pattern := range sd.Files {
 			files, _ := filepath.Glob(pattern) // validated
 			for _, f := range files {
+				seen[f] = true
 				tgs, err := readTargetFile(f)
 				if err != nil {
 					errs = append(errs, err)
-					continue
+					tgs = lastGood[f]
+				} else {
+					lastGood[f] = tgs
 				}
 				groups = append(groups, tgs...)
 			}
+		}
+	}
+	for f := range lastGood {
+		if !seen[f] { // the file is gone, and its Alertmanagers with it
+			delete(lastGood, f)
 		}
 	}
 	return groups, errors.Join(errs...)

@@ -57,7 +57,7 @@ func (l *inflightLog) load() (inflightState, error) {
 			if len(body) != 8 {
 				return fmt.Errorf("next record of %d bytes", len(body))
 			}
-			st.next, st.nextKnown = binary.BigEndian.Uint64(body), true
+			st.next, st.nextKnown = max(st.next, binary.BigEndian.Uint64(body)), true
 		case kindBlock:
 			h, _, err := parseBlock(body)
 			if err != nil {
@@ -136,6 +136,14 @@ func (l *inflightLog) appendBlock(block []byte) error {
 	}
 	l.bytes += int64(len(block))
 	return nil
+}
+
+// appendNext records that the blocks up to sequence number next were
+// passed without being taken in flight (dropped for room).
+func (l *inflightLog) appendNext(next uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.appendLocked(kindNext, binary.BigEndian.AppendUint64(nil, next))
 }
 
 // markDone records that request i of the round with fingerprint fp was

@@ -2,8 +2,12 @@ package remotewrite
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/persistentqueue"
@@ -110,6 +114,10 @@ func (q *queue) dropOldestLocked(size int64) {
 		bytes += int64(len(block))
 	}
 	if blocks > 0 {
+		// A restart must not read them again (see rewindReader).
+		if err := q.inflight.appendNext(q.readNext); err != nil {
+			q.warn("cannot record the dropped blocks", err)
+		}
 		q.st.Load().drop(reasonQueueFull, samples)
 		q.warn("the remote write queue is full; dropped its oldest samples", fmt.Errorf("vigil_max_disk_usage %d bytes reached: dropped %d samples (%d bytes) of the oldest %d blocks", q.maxBytes, samples, bytes, blocks))
 	}
@@ -227,4 +235,64 @@ func (q *queue) delivered() error {
 	next := q.readNext
 	q.rmu.Unlock()
 	return q.inflight.reset(next)
+}
+
+// rewindReader moves the persistent queue's saved read position back to
+// the first block not yet passed (readNext), before the queue opens.
+//
+// persistentqueue saves the read position by itself, during a read, so a
+// process killed between taking a block and recording it in the
+// in-flight file would lose that block. The block is still in the reader's
+// chunk file (persistentqueue removes a chunk only once every block of it
+// has been read, and each of those was recorded), so the position is
+// found again there from the blocks' sequence numbers. This reads
+// persistentqueue's files directly: metainfo.json, chunk files named by
+// their offset, each block an 8-byte big-endian length and the block, no
+// block starting where a largest one would not fit. It returns whether it
+// moved the position.
+func rewindReader(pqDir string, readNext uint64) (bool, error) {
+	metaPath := filepath.Join(pqDir, "metainfo.json")
+	data, err := os.ReadFile(metaPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var mi struct {
+		Name         string
+		ReaderOffset uint64
+		WriterOffset uint64
+	}
+	if err := json.Unmarshal(data, &mi); err != nil {
+		return false, nil // persistentqueue recreates a queue it cannot read
+	}
+	const chunkSize = persistentqueue.DefaultChunkFileSize
+	chunk := mi.ReaderOffset - mi.ReaderOffset%chunkSize
+	f, err := os.Open(filepath.Join(pqDir, fmt.Sprintf("%016X", chunk)))
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	var hdr [8 + blockHeaderSize]byte
+	for pos := uint64(0); chunk+pos < mi.ReaderOffset && pos+persistentqueue.MaxBlockSize+8 <= chunkSize; {
+		if _, err := f.ReadAt(hdr[:], int64(pos)); err != nil {
+			return false, nil
+		}
+		size := binary.BigEndian.Uint64(hdr[:8])
+		h, _, err := parseBlock(hdr[8:])
+		if err != nil || size < blockHeaderSize {
+			return false, nil
+		}
+		if h.end() > readNext {
+			mi.ReaderOffset = chunk + pos
+			out, err := json.Marshal(mi)
+			if err != nil {
+				return false, err
+			}
+			return true, writeFileAtomic(metaPath, out, true)
+		}
+		pos += 8 + size
+	}
+	return false, nil
 }

@@ -122,6 +122,16 @@ func openQueue(dir string, maxBytes int64, checkpointEvery time.Duration, st *st
 	}
 	q.inflight = inflight
 	q.readNext, q.readKnown = held.next, held.nextKnown
+	if held.nextKnown {
+		rewound, err := rewindReader(q.pqDir, held.next)
+		if err != nil {
+			inflight.close()
+			return nil, fmt.Errorf("cannot read the remote write queue's position in %s: %w", q.pqDir, err)
+		}
+		if rewound {
+			log.Info("the remote write queue reads again from the first block not recorded as taken", "next_sample", held.next)
+		}
+	}
 	if err := q.openPQ(); err != nil {
 		inflight.close()
 		return nil, err

@@ -215,3 +215,40 @@ func TestQueueDropsOldestWhenFull(t *testing.T) {
 	checkSamples(t, got, want[dropped:])
 	t.Logf("bound %d bytes: kept %d samples, dropped the oldest %d", bound, len(got), dropped)
 }
+
+// A block taken off the persistent queue by a process killed before it
+// recorded the block in flight is read again after the restart:
+// persistentqueue had saved a read position past it.
+func TestQueueRereadsABlockTakenButNotRecorded(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "remote")
+	q, _ := openTestQueue(t, dir, 64<<20)
+	const batches, series, n = 8, 5, 4
+	fillQueue(t, q, 0, batches, series, n)
+	q.checkpoint(false)
+	if _, ok := q.read(t.Context(), nil, 0); !ok { // taken and recorded
+		t.Fatal("the queue is empty")
+	}
+	for range 2 { // taken, and the kill comes before the record
+		q.rmu.Lock()
+		if _, ok := q.readLocked(nil); !ok {
+			t.Fatal("the queue is empty")
+		}
+		q.rmu.Unlock()
+	}
+	q.mu.Lock()
+	if err := q.reopenPQ(); err != nil { // persistentqueue saves its position
+		t.Fatal(err)
+	}
+	q.mu.Unlock()
+	killed := filepath.Join(t.TempDir(), "killed")
+	copyDir(t, dir, killed)
+
+	q2, _ := openTestQueue(t, killed, 64<<20)
+	held, err := q2.resume()
+	if err != nil || len(held.blocks) != 1 {
+		t.Fatalf("in flight after the kill: %d blocks, %v; want the one recorded", len(held.blocks), err)
+	}
+	got := blockSamples(t, held.blocks[0])
+	got = append(got, readQueue(t, q2)...)
+	checkSamples(t, got, wantSamples(0, batches, series, n))
+}

@@ -42,6 +42,7 @@ const (
 type prefetcher struct {
 	series []selectedSeries
 	tr     vmstorage.TimeRange
+	cache  *tailCache
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -57,7 +58,7 @@ type prefetcher struct {
 	nWorkers int
 }
 
-func newPrefetcher(series []selectedSeries, tr vmstorage.TimeRange) *prefetcher {
+func newPrefetcher(series []selectedSeries, tr vmstorage.TimeRange, c *tailCache) *prefetcher {
 	n := runtime.GOMAXPROCS(0) - 1
 	if n < 1 || len(series) < prefetchMinSeries {
 		return nil
@@ -65,6 +66,7 @@ func newPrefetcher(series []selectedSeries, tr vmstorage.TimeRange) *prefetcher 
 	p := &prefetcher{
 		series:   series,
 		tr:       tr,
+		cache:    c,
 		state:    make([]prefetchState, len(series)),
 		results:  make([]*decoded, len(series)),
 		nWorkers: min(n, 2),
@@ -132,7 +134,7 @@ func (p *prefetcher) work() {
 		p.mu.Unlock()
 
 		d := decodedPool.Get().(*decoded)
-		it.reset(&p.series[i], p.tr, nil, 0)
+		it.reset(&p.series[i], p.tr, p.cache, nil, 0)
 		it.ts, it.vs = d.ts[:0], d.vs[:0]
 		it.decode()
 		d.ts, d.vs, d.err = it.ts, it.vs, it.err

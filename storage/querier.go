@@ -101,7 +101,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 	q.searches = append(q.searches, sr)
 	q.mu.Unlock()
 
-	ss := &seriesSet{tr: tr}
+	ss := &seriesSet{tr: tr, cache: q.s.tail}
 	if err := ss.collect(ctx, sr); err != nil {
 		return promstorage.ErrSeriesSet(q.s.searchError(err))
 	}
@@ -113,7 +113,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 		// the range (the index alone knows only whole days).
 		return ss
 	}
-	if p := newPrefetcher(ss.series, tr); p != nil {
+	if p := newPrefetcher(ss.series, tr, ss.cache); p != nil {
 		ss.prefetch = p
 		q.mu.Lock()
 		q.prefetchers = append(q.prefetchers, p)
@@ -218,6 +218,7 @@ func (s bySeriesLabels) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
 
 type seriesSet struct {
 	tr       vmstorage.TimeRange
+	cache    *tailCache // nil: off
 	series   []selectedSeries
 	prefetch *prefetcher // nil: decode in the engine's goroutine
 	cur      int
@@ -364,7 +365,7 @@ func (s *series) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
 	if !ok {
 		si = &sampleIterator{}
 	}
-	si.reset(&s.ss.series[s.i], s.ss.tr, s.ss.prefetch, s.i)
+	si.reset(&s.ss.series[s.i], s.ss.tr, s.ss.cache, s.ss.prefetch, s.i)
 	return si
 }
 
@@ -373,12 +374,16 @@ func (s *series) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
 type sampleIterator struct {
 	series  *selectedSeries
 	tr      vmstorage.TimeRange
+	cache   *tailCache // nil: off
 	decoded bool
 
 	prefetch *prefetcher // may have decoded the series already
 	idx      int         // the series' index in prefetch
 
 	block   vmstorage.Block
+	hdr     []byte    // a block's marshaled header
+	tailTs  []int64   // a block's tail, for the tail cache
+	tailVs  []float64 // ...
 	ts      []int64
 	vs      []float64
 	tmpTs   []int64
@@ -389,9 +394,10 @@ type sampleIterator struct {
 	err     error
 }
 
-func (it *sampleIterator) reset(s *selectedSeries, tr vmstorage.TimeRange, p *prefetcher, idx int) {
+func (it *sampleIterator) reset(s *selectedSeries, tr vmstorage.TimeRange, c *tailCache, p *prefetcher, idx int) {
 	it.series = s
 	it.tr = tr
+	it.cache = c
 	it.prefetch = p
 	it.idx = idx
 	it.decoded = false
@@ -448,18 +454,20 @@ func dedupTimestamps(ts []int64, vs []float64) ([]int64, []float64) {
 }
 
 func (it *sampleIterator) decodeBlocks(blocks []vmstorage.BlockRef, nan bool) {
+	var err error
 	for i := range blocks {
 		br := &blocks[i]
-		br.MustReadBlock(&it.block)
-		if err := it.block.UnmarshalData(); err != nil {
+		if len(it.ts) == 0 && !nan {
+			if it.ts, it.vs, err = it.appendBlock(br, it.ts, it.vs); err != nil {
+				it.err = fmt.Errorf("storage: cannot decode a block: %w", err)
+				return
+			}
+			continue
+		}
+		if it.tmpTs, it.tmpVs, err = it.appendBlock(br, it.tmpTs[:0], it.tmpVs[:0]); err != nil {
 			it.err = fmt.Errorf("storage: cannot decode a block: %w", err)
 			return
 		}
-		if len(it.ts) == 0 && !nan {
-			it.ts, it.vs = it.block.AppendRowsWithTimeRangeFilter(it.ts, it.vs, it.tr)
-			continue
-		}
-		it.tmpTs, it.tmpVs = it.block.AppendRowsWithTimeRangeFilter(it.tmpTs[:0], it.tmpVs[:0], it.tr)
 		if len(it.tmpTs) == 0 {
 			continue
 		}

@@ -94,3 +94,81 @@ func BenchmarkQueryRange(b *testing.B) {
 }
 
 func osMkdirTemp() (string, error) { return os.MkdirTemp("", "vigil-bench-storage-") }
+
+var (
+	instantOnce  sync.Once
+	instantStore *Storage
+	instantEnd   int64
+)
+
+// instantStorage holds 2,000 series × 6 h at 15 s, force-merged as the
+// benchmark harness leaves a store: one block of 1,441 samples per series.
+func instantStorage(b *testing.B) *Storage {
+	instantOnce.Do(func() {
+		dir, err := osMkdirTemp()
+		if err != nil {
+			b.Fatal(err)
+		}
+		instantStore, err = Open(dir, Options{Retention: 100 * 365 * 24 * time.Hour, NoWAL: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		instantEnd = time.Now().Truncate(time.Minute).UnixMilli()
+		start := instantEnd - 6*3600*1000
+		var rows Rows
+		for s := 0; s < 2000; s++ {
+			ls := []Label{
+				{Name: "__name__", Value: "panic_requests_total"},
+				{Name: "job", Value: "panic-api"},
+				{Name: "instance", Value: "panic-api-" + strconv.Itoa(s/500) + ":9100"},
+				{Name: "zone", Value: "zone-" + strconv.Itoa(s%6)},
+				{Name: "firm_id", Value: "firm-" + strconv.Itoa(s%12)},
+				{Name: "series", Value: strconv.Itoa(s)},
+			}
+			v := 0.0
+			for ts := start; ts <= instantEnd; ts += 15000 {
+				v += float64((ts/15000)%7 + 1)
+				if err := rows.Add(ls, ts, v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := instantStore.Append(&rows); err != nil {
+			b.Fatal(err)
+		}
+		instantStore.ForceFlush()
+		if err := instantStore.ForceMerge(); err != nil {
+			b.Fatal(err)
+		}
+	})
+	return instantStore
+}
+
+// BenchmarkQueryInstant runs instant queries of the harness' shapes at the
+// last sample: a 5-minute look-back over every series, and a 1-hour window.
+func BenchmarkQueryInstant(b *testing.B) {
+	s := instantStorage(b)
+	engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
+	queries := []string{
+		`sum(panic_requests_total)`,
+		`count({job="panic-api"})`,
+		`sum by (zone) (rate(panic_requests_total[5m]))`,
+		`topk(10, sum by (firm_id, zone) (increase(panic_requests_total[1h])))`,
+		`panic_requests_total{series="42"}`,
+	}
+	for _, q := range queries {
+		b.Run(q, func(b *testing.B) {
+			for b.Loop() {
+				qry, err := engine.NewInstantQuery(context.Background(), s, nil, q, time.UnixMilli(instantEnd))
+				if err != nil {
+					b.Fatal(err)
+				}
+				res := qry.Exec(context.Background())
+				if res.Err != nil {
+					b.Fatal(res.Err)
+				}
+				qry.Close()
+			}
+		})
+	}
+}

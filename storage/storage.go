@@ -63,6 +63,12 @@ type Options struct {
 	// Logger receives the store's warnings; nil means slog.Default().
 	Logger *slog.Logger
 
+	// TailCacheBytes bounds the cache of decoded newest samples of blocks
+	// that serves repeated queries over the end of the data (see
+	// tailcache.go). Zero means DefaultTailCacheBytes; negative turns it
+	// off.
+	TailCacheBytes int64
+
 	// Tap, if set, receives every batch Append stores (see Tap). Rows
 	// replayed from the write-ahead log at Open are not passed again: the
 	// tap saw them when they were first appended.
@@ -80,6 +86,7 @@ type Storage struct {
 
 	wal    *wal           // nil with Options.NoWAL
 	limits *seriesLimiter // nil without cardinality limits
+	tail   *tailCache     // nil when off
 
 	// addSlots bounds concurrent AddRows calls to the number of cores, as
 	// lib/storage asks: more only contend for its row shards and memory.
@@ -95,6 +102,9 @@ func Open(dir string, opts Options) (*Storage, error) {
 	}
 	if opts.MinFreeDiskBytes <= 0 {
 		opts.MinFreeDiskBytes = 64 << 20
+	}
+	if opts.TailCacheBytes == 0 {
+		opts.TailCacheBytes = DefaultTailCacheBytes
 	}
 	if opts.MaxSeriesPerQuery <= 0 {
 		opts.MaxSeriesPerQuery = 1_000_000
@@ -114,6 +124,7 @@ func Open(dir string, opts Options) (*Storage, error) {
 	}
 	vm := vmstorage.MustOpenStorage(path, vmstorage.OpenOptions{Retention: opts.Retention})
 	s := &Storage{path: path, opts: opts, vm: vm, addSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	s.tail = newTailCache(opts.TailCacheBytes)
 	s.limits = newSeriesLimiter(opts.MaxSeries, opts.MaxSeriesPerMetric, opts.SeriesLimitWindow)
 	if !opts.NoWAL {
 		w, err := openWAL(filepath.Join(dir, "wal"), vm, opts.WALSyncInterval, opts.Logger.With("component", "wal"))

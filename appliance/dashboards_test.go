@@ -162,7 +162,7 @@ func resolveVariables(t *testing.T, base string, d *dashboards.Dashboard, all bo
 // grafanaInterpolate replaces variables and the macros as Grafana does
 // for the last hour at a 15 s step.
 func grafanaInterpolate(expr string, vars map[string]string) string {
-	macros := map[string]string{"__rate_interval": "1m", "__interval": "15s", "__range": "1h", "__range_s": "3600"}
+	macros := map[string]string{"__rate_interval": "1m", "__interval": "15s", "__range": "1h", "__range_s": "3600", "__interval_ms": "15000"}
 	return dashboards.Interpolate(expr, func(r dashboards.Reference) (string, bool) {
 		if v, ok := macros[r.Name]; ok {
 			return v, true

@@ -121,7 +121,10 @@ func TestBuiltinRules(t *testing.T) {
 			t.Errorf("alert %s: severity %q, want %q", name, alerts[name], sev)
 		}
 	}
-	for _, rec := range []string{"zone:panic_requests:rate5m", "firm:panic_requests:rate5m", "zone:panic_request_response_time_seconds:p95_10m", "firm:panic_request_response_time_seconds:p95_10m"} {
+	for _, rec := range []string{"zone:panic_requests:rate5m", "firm:panic_requests:rate5m", "zone:panic_request_response_time_seconds:p95_10m", "firm:panic_request_response_time_seconds:p95_10m",
+		// What the Business Metrics dashboard reads.
+		"zone_firm_service:panic_requests:rate5m", "zone_firm_status:panic_requests:rate5m",
+		"zone_firm:panic_request_response_time_seconds_bucket:rate5m", "zone_firm_service:panic_request_response_time_seconds_bucket:rate5m"} {
 		if intervals[rec] != "5m" {
 			t.Errorf("recording rule %s: interval %q, want 5m", rec, intervals[rec])
 		}

@@ -5,10 +5,11 @@
 // prefilled with the alert's labels; below, the alert history timeline.
 // URL: ?q=<text or matchers>&pending=0&muted=0&range=24h.
 import { get } from '../api.js';
+import { safeHref } from '../href.js';
 import { setQuery } from '../router.js';
 import { useSession } from '../session.js';
 import { formatTime } from '../time.js';
-import { Empty, ErrorBox, exploreHref, Labels, Loading, parseTimestamp, safeHref, SearchFilter, useFetch, When } from './common.jsx';
+import { Empty, ErrorBox, exploreHref, Labels, Loading, parseTimestamp, SearchFilter, useFetch, When } from './common.jsx';
 import { loadAlerts } from './alerts-data.js';
 import { AlertTimeline, historyRanges } from './alert-timeline.jsx';
 import { compile, parse } from './matchers.js';

@@ -156,17 +156,6 @@ export function seconds(s) {
   return spell(s * 1000);
 }
 
-/**
- * safeHref returns url when it is an http(s) or relative link, '' for
- * anything else (javascript: and friends in an annotation).
- */
-export function safeHref(url) {
-  if (typeof url !== 'string') return '';
-  const u = url.trim();
-  if (/^https?:\/\//i.test(u) || (u.startsWith('/') && !u.startsWith('//'))) return u;
-  return '';
-}
-
 /** exploreHref links an expression to the Explore page. */
 export function exploreHref(expr, extra = {}) {
   const q = new URLSearchParams({ expr, ...extra });

@@ -1,17 +1,10 @@
 // A small, safe Markdown renderer for the text panel: it builds Preact
 // elements and never HTML strings, so a dashboard cannot inject markup or
 // script. Supported: headings, paragraphs, emphasis, inline code, code
-// blocks, links (http, https, mailto and paths on this site), lists,
+// blocks, links (http, https and paths on this site: safeHref), lists,
 // blockquotes and rules. HTML in the source shows as text.
 import { h } from 'preact';
-
-/** safeHref returns url if it is a harmless link target, else null. */
-export function safeHref(url) {
-  const u = url.trim();
-  if (/^(https?:|mailto:)/i.test(u)) return u;
-  if (/^[/#?]/.test(u) && !u.startsWith('//')) return u;
-  return null;
-}
+import { safeHref } from '../href.js';
 
 const inlineRE = /(`+)([\s\S]*?)\1|\*\*([\s\S]+?)\*\*|__([\s\S]+?)__|\*([^*\s][^*]*?)\*|_([^_\s][^_]*?)_|\[([^\]]+)\]\(([^)\s]+)(?:\s+"[^"]*")?\)|(https?:\/\/[^\s<]+[^\s<.,;:!?)\]'"])/g;
 
@@ -26,7 +19,10 @@ function inline(text) {
     else if (m[7] !== undefined) {
       const href = safeHref(m[8]);
       out.push(href ? h('a', { href, rel: 'noopener noreferrer', target: /^https?:/i.test(href) ? '_blank' : undefined }, inline(m[7])) : m[0]);
-    } else if (m[9]) out.push(h('a', { href: m[9], rel: 'noopener noreferrer', target: '_blank' }, m[9]));
+    } else if (m[9]) {
+      const href = safeHref(m[9]);
+      out.push(href ? h('a', { href, rel: 'noopener noreferrer', target: '_blank' }, m[9]) : m[9]);
+    }
     last = m.index + m[0].length;
   }
   if (last < text.length) out.push(text.slice(last));

@@ -152,8 +152,9 @@ type realAlertmanager struct {
 }
 
 // startAlertmanager runs the real Alertmanager on a free port of
-// 127.0.0.1 with the config text, clustering off, until the test ends.
-func startAlertmanager(t *testing.T, bin, config string) *realAlertmanager {
+// 127.0.0.1 with the config text and args, clustering off, until the test
+// ends.
+func startAlertmanager(t *testing.T, bin, config string, args ...string) *realAlertmanager {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "alertmanager.yml")
@@ -162,8 +163,8 @@ func startAlertmanager(t *testing.T, bin, config string) *realAlertmanager {
 	}
 	addr := freeAddr(t)
 	am := &realAlertmanager{URL: "http://" + addr}
-	am.cmd = exec.Command(bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=")
+	am.cmd = exec.Command(bin, append([]string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr, "--cluster.listen-address="}, args...)...)
 	am.cmd.Stdout, am.cmd.Stderr = &am.out, &am.out
 	if err := am.cmd.Start(); err != nil {
 		t.Fatal(err)

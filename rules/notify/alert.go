@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"regexp"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -43,17 +44,22 @@ func kv(ls model.LabelSet) KV {
 }
 
 // templateData builds the data of one notification of alerts, in
-// Alertmanager's order (the order given: by start time, then labels).
+// the order given (the dispatcher's is Alertmanager's: alertmanagerOrder).
 func templateData(receiver string, groupLabels model.LabelSet, alerts []*Alert, externalURL string, now time.Time) *Data {
-	d := &Data{Receiver: receiver, Status: "resolved", GroupLabels: kv(groupLabels), CommonLabels: KV{}, CommonAnnotations: KV{}, ExternalURL: externalURL}
+	d := &Data{Receiver: regexp.QuoteMeta(receiver), Status: "resolved", GroupLabels: kv(groupLabels), CommonLabels: KV{}, CommonAnnotations: KV{},
+		RouteLabels: KV{}, ExternalURL: externalURL}
 	d.Alerts = make(TemplateAlerts, 0, len(alerts))
 	for i, a := range alerts {
 		st := a.Status(now)
 		if st == "firing" {
 			d.Status = "firing"
 		}
-		d.Alerts = append(d.Alerts, TemplateAlert{Status: st, Labels: kv(a.Labels), Annotations: kv(a.Annotations),
-			StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint().String()})
+		ta := TemplateAlert{Status: st, Labels: kv(a.Labels), Annotations: kv(a.Annotations),
+			StartsAt: a.StartsAt, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint().String()}
+		if st == "resolved" { // a firing alert's end is not known yet: Alertmanager hides it
+			ta.EndsAt = a.EndsAt
+		}
+		d.Alerts = append(d.Alerts, ta)
 		if i == 0 {
 			d.CommonLabels, d.CommonAnnotations = kv(a.Labels), kv(a.Annotations)
 			continue

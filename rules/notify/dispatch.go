@@ -246,6 +246,11 @@ func (d *Dispatcher) insertLocked(a *Alert, now time.Time) {
 		g, ok := d.groups[key]
 		if !ok {
 			g = &aggrGroup{key: key, route: r, labels: gl, alerts: map[model.Fingerprint]*Alert{}, next: now.Add(r.GroupWait)}
+			if a.StartsAt.Add(r.GroupWait).Before(now) {
+				// A group whose first alert has fired for longer than
+				// group_wait flushes at once, as in Alertmanager.
+				g.next = now
+			}
 			d.groups[key] = g
 			d.markGroupLocked(key)
 		}
@@ -424,13 +429,35 @@ func (d *Dispatcher) prepareLocked(g *aggrGroup, ix *inhibitIndex, now time.Time
 		c := *a
 		job.alerts = append(job.alerts, &c)
 	}
-	slices.SortFunc(job.alerts, func(a, b *Alert) int {
-		if c := a.StartsAt.Compare(b.StartsAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Labels.String(), b.Labels.String())
-	})
+	slices.SortStableFunc(job.alerts, alertmanagerOrder)
 	return job
+}
+
+// alertmanagerOrder orders a notification's alerts as Alertmanager does:
+// by the job label, then the instance label (alerts without one after
+// those with it), then by all labels.
+func alertmanagerOrder(a, b *Alert) int {
+	for _, l := range []model.LabelName{"job", "instance"} {
+		av, aok := a.Labels[l]
+		bv, bok := b.Labels[l]
+		switch {
+		case !aok && !bok:
+			continue
+		case !aok:
+			return 1
+		case !bok:
+			return -1
+		case av != bv:
+			return strings.Compare(string(av), string(bv))
+		}
+	}
+	switch {
+	case a.Labels.Before(b.Labels):
+		return -1
+	case b.Labels.Before(a.Labels):
+		return 1
+	}
+	return 0
 }
 
 // flush notifies each integration that needs it, retrying with
@@ -449,7 +476,8 @@ func (d *Dispatcher) flush(job flushJob) bool {
 	for i, in := range job.integrations {
 		logKey := fmt.Sprintf("%s|%s|%s/%d", job.g.key, job.receiver, in.Kind(), i)
 		e, found := d.log.get(logKey)
-		if !needsUpdate(e, found, firing, resolved, in.SendResolved(), job.g.route.RepeatInterval, job.now) {
+		reason := notifyReason(e, found, firing, resolved, in.SendResolved(), job.g.route.RepeatInterval, job.now)
+		if reason == "" {
 			continue
 		}
 		send := job.alerts
@@ -458,7 +486,7 @@ func (d *Dispatcher) flush(job flushJob) bool {
 		}
 		if len(send) > 0 {
 			data := templateData(job.receiver, job.g.labels, send, d.opts.ExternalURL, job.now)
-			data.GroupKey = job.g.key
+			data.GroupKey, data.NotificationReason = job.g.key, reason
 			if err := d.deliver(in, job, data); err != nil {
 				d.opts.Logger.Error("notification failed", "receiver", job.receiver, "integration", in.Kind(), "group", job.g.key, "err", err)
 				ok = false

@@ -141,7 +141,7 @@ func TestDispatchGroupLifecycle(t *testing.T) {
 	step(d, clk, time.Second)
 	got := h.take(t)
 	if len(got) != 1 || len(got[0].Alerts) != 2 || got[0].Status != "firing" || got[0].GroupKey != `{}:{alertname="HighErrorRate"}` ||
-		got[0].Receiver != "team" || got[0].Version != "4" || got[0].GroupLabels["alertname"] != "HighErrorRate" {
+		got[0].Receiver != "team" || got[0].Version != "4" || got[0].GroupLabels["alertname"] != "HighErrorRate" || got[0].NotificationReason != "first notification" {
 		t.Fatalf("first notification = %+v", got)
 	}
 	for range 59 { // the rules send the alerts every minute; nothing new within repeat_interval
@@ -153,8 +153,8 @@ func TestDispatchGroupLifecycle(t *testing.T) {
 	}
 	d.Put(alert("alertname", "HighErrorRate", "instance", "a"), alert("alertname", "HighErrorRate", "instance", "b"))
 	step(d, clk, time.Minute) // 1h after the first notification
-	if got := h.take(t); len(got) != 1 {
-		t.Fatalf("repeat_interval: %d notifications, want 1", len(got))
+	if got := h.take(t); len(got) != 1 || got[0].NotificationReason != "repeat interval elapsed" {
+		t.Fatalf("repeat_interval: %+v, want 1 notification", got)
 	}
 	resolved := alert("alertname", "HighErrorRate", "instance", "b")
 	resolved.EndsAt = clk.Now()
@@ -163,13 +163,13 @@ func TestDispatchGroupLifecycle(t *testing.T) {
 	d.Put(stillFiring, resolved)
 	step(d, clk, 5*time.Minute)
 	got = h.take(t)
-	if len(got) != 1 || !slices.Equal(statuses(got[0]), []string{"a:firing", "b:resolved"}) {
+	if len(got) != 1 || !slices.Equal(statuses(got[0]), []string{"a:firing", "b:resolved"}) || got[0].NotificationReason != "some alerts resolved" {
 		t.Fatalf("after b resolved: %+v", got)
 	}
 	// a is no longer sent: it resolves at its EndsAt.
 	step(d, clk, 5*time.Minute)
 	got = h.take(t)
-	if len(got) != 1 || got[0].Status != "resolved" || !slices.Equal(statuses(got[0]), []string{"a:resolved"}) {
+	if len(got) != 1 || got[0].Status != "resolved" || !slices.Equal(statuses(got[0]), []string{"a:resolved"}) || got[0].NotificationReason != "all alerts resolved" {
 		t.Fatalf("after a timed out: %+v", got)
 	}
 	step(d, clk, 5*time.Minute)
@@ -322,6 +322,29 @@ func testRestartKeeps(t *testing.T, beforeStop func(*Dispatcher)) {
 	step(d, clk, 30*time.Minute) // past repeat_interval
 	if got := h.take(t); len(got) != 1 || !slices.Equal(statuses(got[0]), []string{"a:firing", "c:firing"}) {
 		t.Fatalf("after repeat_interval: %+v", got)
+	}
+}
+
+// A new group whose first alert started longer than group_wait ago
+// flushes at once, as in Alertmanager; one with a fresh alert waits.
+func TestDispatchOldAlertFlushesAtOnce(t *testing.T) {
+	h := newHook(t)
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	d := newTestDispatcher(t, h, clk, nil)
+	old := alert("alertname", "DiskFull", "instance", "a")
+	old.StartsAt = clk.Now().Add(-10 * time.Minute) // a rule with for: 10m
+	d.Put(old, alert("alertname", "Fresh", "instance", "b"))
+	step(d, clk, 100*time.Millisecond)
+	got := h.take(t)
+	if len(got) != 1 || got[0].GroupLabels["alertname"] != "DiskFull" {
+		t.Fatalf("at once: %+v, want only DiskFull's group", got)
+	}
+	if !got[0].Alerts[0].EndsAt.IsZero() {
+		t.Errorf("a firing alert's endsAt %s is shown; Alertmanager sends the zero time", got[0].Alerts[0].EndsAt)
+	}
+	step(d, clk, 30*time.Second)
+	if got := h.take(t); len(got) != 1 || got[0].GroupLabels["alertname"] != "Fresh" {
+		t.Fatalf("after group_wait: %+v", got)
 	}
 }
 

@@ -98,23 +98,42 @@ func isSubset(set, of []uint64) bool {
 	return true
 }
 
-// needsUpdate is Alertmanager's deduplication: notify when there is no
-// entry and something fires, when a new alert fires, when everything
-// resolved after something fired, when a new alert resolved (for
-// integrations that send resolved ones), or when repeat has passed.
-func needsUpdate(e logEntry, ok bool, firing, resolved []uint64, sendResolved bool, repeat time.Duration, now time.Time) bool {
+// The reasons to notify, as Alertmanager names them in the webhook's
+// notification_reason and the templates' .NotificationReason.
+const (
+	reasonFirst          = "first notification"
+	reasonNewAlerts      = "new alerts added"
+	reasonNewResolved    = "some alerts resolved"
+	reasonAllResolved    = "all alerts resolved"
+	reasonRepeatInterval = "repeat interval elapsed"
+)
+
+// notifyReason is Alertmanager's deduplication: it returns why to notify,
+// or "" not to. Notify when there is no entry and something fires (or
+// the last notification was a resolution), when a new alert fires, when
+// everything resolved after something fired, when a new alert resolved
+// (for integrations that send resolved ones), or when repeat has passed.
+func notifyReason(e logEntry, ok bool, firing, resolved []uint64, sendResolved bool, repeat time.Duration, now time.Time) string {
 	switch {
 	case !ok:
-		return len(firing) > 0
+		if len(firing) > 0 {
+			return reasonFirst
+		}
 	case !isSubset(firing, e.Firing):
-		return true
+		if len(e.Firing) == 0 {
+			return reasonFirst
+		}
+		return reasonNewAlerts
 	case len(firing) == 0:
-		return len(e.Firing) > 0
+		if len(e.Firing) > 0 {
+			return reasonAllResolved
+		}
 	case sendResolved && !isSubset(resolved, e.Resolved):
-		return true
-	default:
-		return !e.At.Add(repeat).After(now)
+		return reasonNewResolved
+	case !e.At.Add(repeat).After(now):
+		return reasonRepeatInterval
 	}
+	return ""
 }
 
 // gc forgets the entries past their ExpireAt (repeat_interval and a day

@@ -2,7 +2,6 @@ package notify
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -41,15 +40,21 @@ type TemplateAlert struct {
 type TemplateAlerts []TemplateAlert
 
 // Data is what a notification is rendered from (Alertmanager's
-// template.Data); its JSON is the first part of the webhook payload.
+// template.Data); its JSON is the first part of the webhook payload, with
+// Alertmanager v0.35's fields in Alertmanager's order.
 type Data struct {
-	Receiver          string         `json:"receiver"`
-	Status            string         `json:"status"`
-	Alerts            TemplateAlerts `json:"alerts"`
-	GroupLabels       KV             `json:"groupLabels"`
-	CommonLabels      KV             `json:"commonLabels"`
-	CommonAnnotations KV             `json:"commonAnnotations"`
-	ExternalURL       string         `json:"externalURL"`
+	// Receiver is the receiver's name regexp-quoted, as Alertmanager
+	// gives it (its default __alertmanagerURL uses it as a filter).
+	Receiver           string         `json:"receiver"`
+	Status             string         `json:"status"`
+	Alerts             TemplateAlerts `json:"alerts"`
+	NotificationReason string         `json:"notification_reason"`
+	GroupLabels        KV             `json:"groupLabels"`
+	CommonLabels       KV             `json:"commonLabels"`
+	CommonAnnotations  KV             `json:"commonAnnotations"`
+	// RouteLabels are always empty: Vigil's routes have no labels.
+	RouteLabels KV     `json:"routeLabels"`
+	ExternalURL string `json:"externalURL"`
 	// GroupKey identifies the aggregation group; the webhook sends it
 	// next to the data, as Alertmanager does, and templates see it as
 	// .GroupKey (Vigil's addition: Alertmanager's templates lack it).
@@ -63,13 +68,11 @@ type tmplData struct {
 	GroupKey string
 }
 
-// forTemplates converts d into Alertmanager's template data. The receiver
-// name is regexp-quoted, as Alertmanager's template.Data does it (its
-// default __alertmanagerURL uses it as a receiver filter).
+// forTemplates converts d into Alertmanager's template data.
 func (d *Data) forTemplates() tmplData {
-	out := &amtemplate.Data{Receiver: regexp.QuoteMeta(d.Receiver), Status: d.Status, Alerts: make(amtemplate.Alerts, 0, len(d.Alerts)),
-		GroupLabels: amtemplate.KV(d.GroupLabels), CommonLabels: amtemplate.KV(d.CommonLabels), CommonAnnotations: amtemplate.KV(d.CommonAnnotations),
-		RouteLabels: amtemplate.KV{}, ExternalURL: d.ExternalURL}
+	out := &amtemplate.Data{Receiver: d.Receiver, Status: d.Status, Alerts: make(amtemplate.Alerts, 0, len(d.Alerts)),
+		NotificationReason: d.NotificationReason, GroupLabels: amtemplate.KV(d.GroupLabels), CommonLabels: amtemplate.KV(d.CommonLabels),
+		CommonAnnotations: amtemplate.KV(d.CommonAnnotations), RouteLabels: amtemplate.KV{}, ExternalURL: d.ExternalURL}
 	for _, a := range d.Alerts {
 		out.Alerts = append(out.Alerts, amtemplate.Alert{Status: a.Status, Labels: amtemplate.KV(a.Labels), Annotations: amtemplate.KV(a.Annotations),
 			StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint})

@@ -68,10 +68,12 @@ func (w *webhook) Notify(ctx context.Context, groupKey string, d *Data) error {
 		truncated.Alerts = d.Alerts[:n]
 		msg.Data, msg.TruncatedAlerts = &truncated, uint64(len(d.Alerts))-n
 	}
-	body, err := json.Marshal(msg)
-	if err != nil {
+	// Encoded as Alertmanager encodes it, with its final newline.
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(msg); err != nil {
 		return err
 	}
+	body := buf.Bytes()
 	u, err := readSecret(w.cfg.URL, w.cfg.URLFile)
 	if err != nil {
 		return fmt.Errorf("url_file: %w", err)

@@ -30,6 +30,7 @@ func TestWebhookPayloadAndSignature(t *testing.T) {
 		{Labels: model.LabelSet{"alertname": "ServiceDown", "job": "db"}, Annotations: model.LabelSet{"summary": "db is down"}, StartsAt: start, EndsAt: start.Add(time.Minute)},
 	}
 	d := templateData("pager", model.LabelSet{"alertname": "ServiceDown"}, alerts, "http://vigil.example", start.Add(2*time.Minute))
+	d.NotificationReason = reasonFirst
 	w, err := newWebhook(&WebhookConfig{URL: srv.URL, MaxAlerts: 1, HMACSecret: "s3cret"})
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +39,7 @@ func TestWebhookPayloadAndSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	const want = `{"receiver":"pager","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"ServiceDown","job":"api"},"annotations":{"summary":"api is down"},"startsAt":"2026-11-27T12:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://vigil/graph","fingerprint":"` +
-		`FP"}],"groupLabels":{"alertname":"ServiceDown"},"commonLabels":{"alertname":"ServiceDown"},"commonAnnotations":{},"externalURL":"http://vigil.example","version":"4","groupKey":"{}:{alertname=\"ServiceDown\"}","truncatedAlerts":1}`
+		`FP"}],"notification_reason":"first notification","groupLabels":{"alertname":"ServiceDown"},"commonLabels":{"alertname":"ServiceDown"},"commonAnnotations":{},"routeLabels":{},"externalURL":"http://vigil.example","version":"4","groupKey":"{}:{alertname=\"ServiceDown\"}","truncatedAlerts":1}` + "\n"
 	fp := alerts[0].Fingerprint().String()
 	if got := string(body); got != replaceFP(want, fp) {
 		t.Errorf("payload\n got %s\nwant %s", got, replaceFP(want, fp))

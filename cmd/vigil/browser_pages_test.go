@@ -141,7 +141,7 @@ func TestBrowserPages(t *testing.T) {
 			t.Errorf("the runbook link is %q", href)
 		}
 		pagesDo(t, ctx, "clicking Silence", chromedp.Click(chromedp.CSS(`[data-alert="BrowserPagesFiring"] [data-action="silence"]`)))
-		pagesWait(t, ctx, "the silence form", `location.pathname === '/silences' && document.querySelectorAll('[data-matcher-row]').length > 0`, 10*time.Second)
+		pagesWait(t, ctx, "the silence form", `location.pathname === '/silences' && document.querySelectorAll('[data-matcher-row]').length > 0`, 30*time.Second)
 		rows := pagesEval[[]matcherRow](t, ctx, readMatcherRowsJS)
 		want := []matcherRow{{"alertname", "=", "BrowserPagesFiring"}, {"severity", "=", "warning"}, {"team", "=", "ui tests"}}
 		if !slices.Equal(rows, want) {
@@ -196,7 +196,7 @@ func TestBrowserPages(t *testing.T) {
 		setSelect(t, ctx, `[data-matcher-row="0"] [data-field="op"]`, "=~")
 		setField(t, ctx, "#silence-comment", "maintenance of the browser pages")
 		pagesDo(t, ctx, "saving", chromedp.Click(chromedp.ID("silence-submit")))
-		pagesWait(t, ctx, "the server's refusal", `document.querySelector('#silence-form [data-error]')`, 10*time.Second)
+		pagesWait(t, ctx, "the server's refusal", `document.querySelector('#silence-form [data-error]')`, 30*time.Second)
 		if msg := pagesEval[string](t, ctx, `document.querySelector('#silence-form [data-error]').textContent`); !strings.Contains(msg, "must not match the empty string") {
 			t.Errorf("the form shows %q, want the server's error", msg)
 		}
@@ -288,14 +288,14 @@ func TestBrowserPages(t *testing.T) {
 		pagesDo(t, ctx, "opening Explore", chromedp.Navigate(p.BaseURL+"/explore"), chromedp.WaitVisible(chromedp.ID("explore-expr")),
 			chromedp.SendKeys(chromedp.ID("explore-expr"), "vigil_http_req"))
 		item := `#explore-completion [data-kind="metric"][data-value="vigil_http_requests_total"]`
-		pagesWait(t, ctx, "the metric offered", `document.querySelector('`+item+`')`, 10*time.Second)
+		pagesWait(t, ctx, "the metric offered", `document.querySelector('`+item+`')`, 30*time.Second)
 		pagesDo(t, ctx, "taking it", chromedp.Click(chromedp.CSS(item)))
 		pagesWait(t, ctx, "the metric in the editor", `document.getElementById('explore-expr').value === 'vigil_http_requests_total'`, 5*time.Second)
 		// Label names and then values of that metric.
 		pagesDo(t, ctx, "opening a selector", chromedp.SendKeys(chromedp.ID("explore-expr"), "{jo"))
-		pagesWait(t, ctx, "the label offered", `document.querySelector('#explore-completion [data-kind="label"][data-value="job"]')`, 10*time.Second)
+		pagesWait(t, ctx, "the label offered", `document.querySelector('#explore-completion [data-kind="label"][data-value="job"]')`, 30*time.Second)
 		pagesDo(t, ctx, "taking it with Enter", chromedp.KeyEvent("\r"), chromedp.SendKeys(chromedp.ID("explore-expr"), "="))
-		pagesWait(t, ctx, "the value offered", `document.querySelector('#explore-completion [data-kind="value"][data-value="vigil"]')`, 10*time.Second)
+		pagesWait(t, ctx, "the value offered", `document.querySelector('#explore-completion [data-kind="value"][data-value="vigil"]')`, 30*time.Second)
 		pagesDo(t, ctx, "taking it", chromedp.Click(chromedp.CSS(`#explore-completion [data-value="vigil"]`)),
 			chromedp.SendKeys(chromedp.ID("explore-expr"), "}"))
 		if v := pagesEval[string](t, ctx, `document.getElementById('explore-expr').value`); v != `vigil_http_requests_total{job="vigil"}` {
@@ -315,7 +315,7 @@ func TestBrowserPages(t *testing.T) {
 		pagesDo(t, ctx, "opening Explore", chromedp.Navigate(p.BaseURL+"/explore"), chromedp.WaitVisible(chromedp.ID("explore-expr")))
 		setField(t, ctx, "#explore-expr", "sum(rate(up[5m])")
 		pagesDo(t, ctx, "running it", chromedp.Click(chromedp.ID("explore-run")))
-		pagesWait(t, ctx, "the error", `document.getElementById('explore-error')`, 10*time.Second)
+		pagesWait(t, ctx, "the error", `document.getElementById('explore-error')`, 30*time.Second)
 		if msg := pagesEval[string](t, ctx, `document.getElementById('explore-error').textContent`); !strings.Contains(msg, "parse error") {
 			t.Errorf("the error box shows %q", msg)
 		}

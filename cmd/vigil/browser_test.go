@@ -192,9 +192,9 @@ func TestBrowserUI(t *testing.T) {
 			t.Fatal(err)
 		}
 		pagesDo(t, ctx, "uploading the dashboard file", chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{file}))
-		pagesWait(t, ctx, "the file in the text box", `document.getElementById('import-json').value.includes('browser-import')`, 10*time.Second)
+		pagesWait(t, ctx, "the file in the text box", `document.getElementById('import-json').value.includes('browser-import')`, 30*time.Second)
 		pagesDo(t, ctx, "importing", chromedp.Click(chromedp.ID("import-submit")))
-		pagesWait(t, ctx, "the import's answer", `location.pathname === '/d/browser-import' || document.getElementById('import-error')`, 10*time.Second)
+		pagesWait(t, ctx, "the import's answer", `location.pathname === '/d/browser-import' || document.getElementById('import-error')`, 30*time.Second)
 		if u := pagesLocation(t, ctx); u.Path != "/d/browser-import" {
 			t.Fatalf("the import was refused: %s", pagesEval[string](t, ctx, `document.getElementById('import-error').textContent`))
 		}
@@ -269,7 +269,7 @@ func TestBrowserUI(t *testing.T) {
 		}
 		pagesEval[bool](t, ctx, `(window.confirm = () => true, true)`)
 		pagesDo(t, ctx, "deleting the dashboard", chromedp.Click(chromedp.ID("delete-dashboard")))
-		pagesWait(t, ctx, "the dashboard list", `location.pathname === '/' && document.querySelector('.dash-items')`, 10*time.Second)
+		pagesWait(t, ctx, "the dashboard list", `location.pathname === '/' && document.querySelector('.dash-items')`, 30*time.Second)
 		if pagesEval[bool](t, ctx, `!!document.querySelector('[data-uid="browser-import"]')`) {
 			t.Error("the deleted dashboard is still listed")
 		}
@@ -300,7 +300,7 @@ func TestBrowserUI(t *testing.T) {
 		// A quick range from the time picker goes into the URL.
 		pagesDo(t, ctx, "choosing the last 3 hours", chromedp.Click(chromedp.ID("time-picker")),
 			chromedp.Click(chromedp.Search(`//button[text()="Last 3 hours"]`)))
-		pagesWait(t, ctx, "from=now-3h in the URL", `new URLSearchParams(location.search).get('from') === 'now-3h'`, 10*time.Second)
+		pagesWait(t, ctx, "from=now-3h in the URL", `new URLSearchParams(location.search).get('from') === 'now-3h'`, 30*time.Second)
 		settledPanels(t, ctx)
 
 		// A click on a legend entry hides its series; another shows it.
@@ -315,7 +315,7 @@ func TestBrowserUI(t *testing.T) {
 		box := pagesEval[[]float64](t, ctx, `(() => { const r = document.querySelector('[data-panel-type="timeseries"] .u-over').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`)
 		y := box[1] + box[3]/2
 		pagesDo(t, ctx, "dragging across a chart", chromedp.DragAndDropXY(box[0]+box[2]*0.3, y, box[0]+box[2]*0.6, y, 8))
-		pagesWait(t, ctx, "absolute from and to in the URL", `/^\d{13}$/.test(new URLSearchParams(location.search).get('from') || '')`, 10*time.Second)
+		pagesWait(t, ctx, "absolute from and to in the URL", `/^\d{13}$/.test(new URLSearchParams(location.search).get('from') || '')`, 30*time.Second)
 		u := pagesLocation(t, ctx)
 		var from, to int64
 		fmt.Sscan(u.Query().Get("from"), &from)
@@ -329,7 +329,7 @@ func TestBrowserUI(t *testing.T) {
 		queries := `performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/query')).length`
 		before := pagesEval[int](t, ctx, queries)
 		pagesEval[bool](t, ctx, `(() => { const s = document.getElementById('refresh-interval'); s.value = '5s'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
-		pagesWait(t, ctx, "refresh=5s in the URL", `new URLSearchParams(location.search).get('refresh') === '5s'`, 10*time.Second)
+		pagesWait(t, ctx, "refresh=5s in the URL", `new URLSearchParams(location.search).get('refresh') === '5s'`, 30*time.Second)
 		pagesWait(t, ctx, "the queries to run again", fmt.Sprintf(`%s >= %d`, queries, before+len(panels)-1), 20*time.Second)
 	})
 
@@ -342,9 +342,9 @@ func TestBrowserUI(t *testing.T) {
 		// new queries.
 		pagesDo(t, ctx, "opening the zone picker", chromedp.Click(chromedp.ID("var-zone")))
 		pagesDo(t, ctx, "choosing harbor", chromedp.Click(chromedp.Search(`//ul[contains(@class,"var-options")]//label[normalize-space()="harbor"]/input`)))
-		pagesWait(t, ctx, "var-zone=harbor in the URL", `new URLSearchParams(location.search).getAll('var-zone').join() === 'harbor'`, 10*time.Second)
+		pagesWait(t, ctx, "var-zone=harbor in the URL", `new URLSearchParams(location.search).getAll('var-zone').join() === 'harbor'`, 30*time.Second)
 		pagesWait(t, ctx, "the panels to query harbor",
-			`[...document.querySelectorAll('[data-panel-id]')].some((p) => JSON.parse(p.dataset.queries || '[]').some((q) => q.includes('zone=~"harbor"')))`, 10*time.Second)
+			`[...document.querySelectorAll('[data-panel-id]')].some((p) => JSON.parse(p.dataset.queries || '[]').some((q) => q.includes('zone=~"harbor"')))`, 30*time.Second)
 		panels = settledPanels(t, ctx)
 		checkAllPanelsDrawData(t, panels)
 		for _, p := range panels {

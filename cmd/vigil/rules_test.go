@@ -22,7 +22,7 @@ func TestCheckRules(t *testing.T) {
 	}
 
 	stdout, stderr, code := runVigil(t, "check", "rules", builtin)
-	if code != 0 || !strings.Contains(stdout, "SUCCESS: 15 rules found") {
+	if code != 0 || !strings.Contains(stdout, "SUCCESS: 19 rules found") {
 		t.Errorf("check rules %s: code %d, stdout:\n%s\nstderr:\n%s", builtin, code, stdout, stderr)
 	}
 

@@ -35,6 +35,10 @@ import (
 //   - the Scraper keeps the error to report it as the target's lastError
 //     (the library's own status says the target is up).
 //
+// A label that is not UTF-8, which Prometheus' parser refuses and the
+// library's takes, is found by the storage's own check of every label;
+// Scraper.append then fails the scrape the same way (failScrape).
+//
 // Only reports of a line that does not parse count ("cannot unmarshal
 // ..."): the library reports other errors the same way (automatic series
 // or staleness markers it could not write), which are not about the

@@ -136,6 +136,7 @@ run_queued() {
   emit "drain_samples_per_sec[$1]" "$(awk -v n="$SAMPLES" -v s="$s0" -v a="$t0" -v b="$t1" 'BEGIN{printf "%d", (n-s)/(b-a)}')"
   emit "drain_seconds[$1]" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')"
   emit "queued_vm_samples[$1]" "$(vm_count)"
+  emit "queued_samples_retried[$1]" "$(status | jq '.samplesRetried')"
   stop_vigil
   stop_vm
 }
@@ -158,6 +159,7 @@ run_live() {
   emit "live_delivered_after_ingest_seconds[$1]" "$(awk -v a="$t0" -v b="$t1" -v s="$SECONDS_" 'BEGIN{printf "%.1f", (b-a)-s}')"
   emit "live_end_to_end_samples_per_sec[$1]" "$(awk -v n="$SAMPLES" -v a="$t0" -v b="$t1" 'BEGIN{printf "%d", n/(b-a)}')"
   emit "live_vm_samples[$1]" "$(vm_count)"
+  emit "live_samples_retried[$1]" "$(status | jq '.samplesRetried')"
   stop_vigil
   stop_vm
 }

@@ -236,6 +236,7 @@ func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search) error {
 		allRefs []vmstorage.BlockRef
 		starts  []int
 		names   [][]byte
+		buf     []byte // the names' bytes, one allocation for many
 	)
 	for sr.NextMetricBlock() {
 		mbr := &sr.MetricBlockRef
@@ -243,7 +244,12 @@ func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search) error {
 			if len(starts)&1023 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			prev = append([]byte(nil), mbr.MetricName...)
+			if cap(buf)-len(buf) < len(mbr.MetricName) {
+				// Earlier names keep the old array.
+				buf = make([]byte, 0, max(min(2*cap(buf), 64<<10), 1<<10, len(mbr.MetricName)))
+			}
+			buf = append(buf, mbr.MetricName...)
+			prev = buf[len(buf)-len(mbr.MetricName) : len(buf) : len(buf)]
 			starts = append(starts, len(allRefs))
 			names = append(names, prev)
 		}

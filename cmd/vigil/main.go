@@ -105,6 +105,9 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		printError(stderr, err)
 		return exitFailure
 	}
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	defer stopTrim()
+	go trimMemory(trimCtx)
 	fmt.Fprintf(stdout, "Vigil %s listening on %s (data: %s, retention %s)\n",
 		appliance.Build().Version, a.URL(), cfg.DataDir, cfg.Retention)
 	if n := a.AuthNotice(); n != "" {

@@ -88,3 +88,12 @@ func (r *remoteWriteRunner) RemoteWrites() []web.RemoteWriteStatus {
 // stop stops sending; call it after the storage has closed, so that
 // every sample stored is queued.
 func (r *remoteWriteRunner) stop() { r.m.Close() }
+
+// externalLabels are global.external_labels of the Prometheus
+// configuration in force, for /federate.
+func (a *Appliance) externalLabels() map[string]string {
+	if pc := a.scrape.s.Config(); pc != nil {
+		return pc.Global.ExternalLabels
+	}
+	return nil
+}

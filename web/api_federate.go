@@ -22,7 +22,8 @@ import (
 // the lookback delta before now, of every series matching any match[]
 // selector, grouped in untyped families sorted by metric name, with an
 // empty instance label added where a series has none (so that the parent's
-// honor_labels keeps it). Stale markers are left out. The format is
+// honor_labels keeps it) and the external labels added where a series has
+// not got its own. Stale markers are left out. The format is
 // negotiated among Prometheus' text and protobuf formats.
 func (s *Server) federate(c echo.Context) error {
 	r := c.Request()
@@ -112,6 +113,13 @@ func (s *Server) federate(c echo.Context) error {
 	defer bytebufferpool.Put(buf)
 	enc := expfmt.NewEncoder(buf, format)
 	untyped := dto.MetricType_UNTYPED
+	var external []labels.Label
+	if s.deps.ExternalLabels != nil {
+		for name, value := range s.deps.ExternalLabels() {
+			external = append(external, labels.Label{Name: name, Value: value})
+		}
+		slices.SortFunc(external, func(a, b labels.Label) int { return cmp.Compare(a.Name, b.Name) })
+	}
 	var family *dto.MetricFamily
 	for _, smp := range samples {
 		name := smp.metric.Get(model.MetricNameLabel)
@@ -137,6 +145,12 @@ func (s *Server) federate(c echo.Context) error {
 			}
 			m.Label = append(m.Label, &dto.LabelPair{Name: &l.Name, Value: &l.Value})
 		})
+		for i := range external {
+			if l := &external[i]; !smp.metric.Has(l.Name) || smp.metric.Get(l.Name) == "" {
+				m.Label = append(m.Label, &dto.LabelPair{Name: &l.Name, Value: &l.Value})
+				hasInstance = hasInstance || l.Name == "instance"
+			}
+		}
 		if !hasInstance {
 			instance, empty := "instance", ""
 			m.Label = append(m.Label, &dto.LabelPair{Name: &instance, Value: &empty})

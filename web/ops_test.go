@@ -298,6 +298,20 @@ up{job="batch",instance=""} 1 %d
 		t.Errorf("Content-Type %q", ct)
 	}
 
+	// The external labels are added where a series has not got its own,
+	// as Prometheus' /federate adds them.
+	ext := newTestServer(t, st, Options{}, Deps{ExternalLabels: func() map[string]string {
+		return map[string]string{"replica": "a", "job": "ignored", "instance": "vigil-1"}
+	}})
+	res = get(t, ext, "/federate", vals("match[]", `up`))
+	want = fmt.Sprintf(`# TYPE up untyped
+up{instance="a:1",job="api",replica="a"} 3 %d
+up{job="batch",instance="vigil-1",replica="a"} 1 %d
+`, last, last)
+	if got := string(res.body); res.code != 200 || got != want {
+		t.Errorf("with external labels: %d\n%s\nwant:\n%s", res.code, got, want)
+	}
+
 	for _, q := range []url.Values{nil, vals("match[]", "up{")} {
 		if res := get(t, s, "/federate", q); res.code != http.StatusBadRequest {
 			t.Errorf("federate?%s: %d %s", q.Encode(), res.code, res.body)

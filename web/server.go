@@ -71,6 +71,10 @@ type Deps struct {
 	// Config returns the effective configuration as YAML, for status/config.
 	Config func() string
 
+	// ExternalLabels returns global.external_labels, which /federate adds
+	// to every series that lacks them, as Prometheus does; nil adds none.
+	ExternalLabels func() map[string]string
+
 	// Reloader serves POST /-/reload; with nil there is nothing to reload.
 	Reloader Reloader
 

@@ -238,7 +238,9 @@ export function QueryEditor({ value, onChange, onRun, range, jump }) {
         placeholder="Expression (Ctrl+Enter to run, Ctrl+Space to complete), e.g. rate(http_requests_total[5m])"
         onInput={onInput} onKeyDown={onKeyDown}
         onKeyPress={(e) => { if (swallow.current && e.key === 'Enter') e.preventDefault(); swallow.current = false; }}
-        onBlur={() => setTimeout(() => setPop(null), 150)}
+        // A click on the list blurs the editor for a moment; keep the list
+        // when the focus came back (the accepted item, more typing).
+        onBlur={() => setTimeout(() => { if (document.activeElement !== ta.current) setPop(null); }, 150)}
         onClick={() => pop && setPop(null)} />
       {pop && (
         <ul class="pg-completion" id="explore-completion" role="listbox" ref={list}

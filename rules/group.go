@@ -40,7 +40,7 @@ func EngineQuery(engine *promql.Engine, q promstorage.Queryable) QueryFunc {
 		case promql.Scalar:
 			return promql.Vector{{T: v.T, F: v.V, Metric: labels.EmptyLabels()}}, nil
 		default:
-			return nil, fmt.Errorf("rule result is a %s, not a vector or scalar", res.Value.Type())
+			return nil, fmt.Errorf("the query %s gives a %s, not a vector or scalar", qs, res.Value.Type())
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/prometheus/promql"
 
 	"github.com/vigil-monitoring/vigil/dashboards"
+	"github.com/vigil-monitoring/vigil/rules"
 	"github.com/vigil-monitoring/vigil/rules/notify"
 	"github.com/vigil-monitoring/vigil/storage/ingest"
 )
@@ -56,22 +57,7 @@ func (s *Server) instantVector(ctx context.Context, q string, t time.Time) (prom
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
 	defer cancel()
-	qry, err := s.deps.Engine.NewInstantQuery(ctx, s.queryable(), nil, q, t)
-	if err != nil {
-		return nil, err
-	}
-	defer qry.Close()
-	res := qry.Exec(ctx)
-	if res.Err != nil {
-		return nil, res.Err
-	}
-	switch v := res.Value.(type) {
-	case promql.Vector:
-		return v, nil
-	case promql.Scalar:
-		return promql.Vector{{T: v.T, F: v.V, Metric: labels.EmptyLabels()}}, nil
-	}
-	return nil, fmt.Errorf("the query %s gives a %s, not a vector", q, res.Value.Type())
+	return rules.EngineQuery(s.deps.Engine, s.queryable())(ctx, q, t)
 }
 
 // platformError answers with Prometheus' error envelope, as every /api/

@@ -173,14 +173,16 @@ export function QueryEditor({ value, onChange, onRun, range, jump }) {
     if (ctx.kind !== 'value' || !ctx.quoted) while (end < el.value.length && /[a-zA-Z0-9_:]/.test(el.value[end])) end++;
     const next = el.value.slice(0, ctx.from) + item.insert + el.value.slice(end);
     const caret = ctx.from + (item.caret ?? item.insert.length);
+    // The text and the caret go into the editor at once, not after the
+    // next render: a key typed right after the choice must land behind the
+    // item, not where the caret was before it.
+    el.value = next;
+    el.focus();
+    el.setSelectionRange(caret, caret);
     onChange(next);
     setPop(null);
-    requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(caret, caret);
-      // A label name goes on to its operator; an opened function to its argument.
-      if (item.kind === 'function' || item.kind === 'aggregation') complete(true);
-    });
+    // An opened function goes on to its argument.
+    if (item.kind === 'function' || item.kind === 'aggregation') requestAnimationFrame(() => complete(true));
   };
 
   // An Enter the editor acted on must not also insert a line break, even

@@ -69,9 +69,11 @@ func (e *tailEntry) size() int64 { return int64(len(e.ts))*16 + 128 }
 
 const (
 	// DefaultTailCacheBytes is the tail cache's size when
-	// Options.TailCacheBytes is 0: the last 5 minutes of ~20,000 series
-	// sampled every 15 s.
-	DefaultTailCacheBytes = 8 << 20
+	// Options.TailCacheBytes is 0. An entry for the last 5 minutes of a
+	// series sampled every 15 s takes ~460 bytes, and a query's working
+	// set must fit in one generation (half of it) to stay cached from one
+	// run to the next: 8 MiB, ~17,000 series.
+	DefaultTailCacheBytes = 16 << 20
 
 	// tailMinRows: smaller blocks decode in a few microseconds, and the
 	// newest ones are rewritten by merges every few seconds.

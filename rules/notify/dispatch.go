@@ -347,7 +347,7 @@ func (d *Dispatcher) Tick() {
 		go func() {
 			defer d.flushes.Done()
 			sent := d.flush(job)
-			d.finish(g, sent)
+			d.finish(g, job.reported, sent)
 		}()
 	}
 	for fp, a := range d.alerts {
@@ -416,6 +416,10 @@ type flushJob struct {
 	alerts       []*Alert
 	now          time.Time
 	deadline     time.Duration
+	// reported are the group's resolved alerts the flush reports, as
+	// the group held them: finish drops only these, and only if no Put
+	// replaced them meanwhile.
+	reported map[model.Fingerprint]*Alert
 }
 
 func (d *Dispatcher) prepareLocked(g *aggrGroup, ix *inhibitIndex, now time.Time) flushJob {
@@ -425,6 +429,12 @@ func (d *Dispatcher) prepareLocked(g *aggrGroup, ix *inhibitIndex, now time.Time
 	for _, a := range g.alerts {
 		if !a.Resolved(now) && (muteTime || len(d.silences.Mutes(a.Labels, now)) > 0 || len(d.inhibitedBy(ix, a.Labels)) > 0) {
 			continue
+		}
+		if a.Resolved(now) {
+			if job.reported == nil {
+				job.reported = map[model.Fingerprint]*Alert{}
+			}
+			job.reported[a.Fingerprint()] = a
 		}
 		c := *a
 		job.alerts = append(job.alerts, &c)
@@ -535,17 +545,18 @@ func escape(s string) string {
 }
 
 // finish removes from g the resolved alerts a successful flush reported,
-// unless they changed meanwhile, and drops g when it is empty.
-func (d *Dispatcher) finish(g *aggrGroup, sent bool) {
-	now := d.opts.Now()
+// unless a Put replaced them meanwhile, and drops g when it is empty. An
+// alert that resolved during the flush stays for the next one, which
+// reports its resolution, as Alertmanager's DeleteIfNotModified does.
+func (d *Dispatcher) finish(g *aggrGroup, reported map[model.Fingerprint]*Alert, sent bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	g.flushing = false
 	if !sent {
 		return
 	}
-	for fp, a := range g.alerts {
-		if a.Resolved(now) && d.alerts[fp] == a {
+	for fp, a := range reported {
+		if g.alerts[fp] == a && d.alerts[fp] == a {
 			delete(g.alerts, fp)
 		}
 	}

@@ -417,3 +417,52 @@ func TestDispatchHangingWebhook(t *testing.T) {
 		t.Errorf("deliveries after the success: %+v", ds)
 	}
 }
+
+// An alert resolved while the flush that reports it firing is still
+// delivering stays in its group, and the next flush reports the
+// resolution (the flush must not drop what it did not report).
+func TestDispatchResolvedDuringFlush(t *testing.T) {
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var got []WebhookMessage
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m WebhookMessage
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		got = append(got, m)
+		first := len(got) == 1
+		mu.Unlock()
+		if first {
+			close(inFlight)
+			<-release
+		}
+	}))
+	defer srv.Close()
+	c, err := Parse([]byte("route: {receiver: r, group_wait: 0s, group_interval: 10s}\nreceivers: [{name: r, webhook_configs: [{url: '" + srv.URL + "', send_resolved: true}]}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	d, err := New(Options{Config: c, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Alert{Labels: model.LabelSet{"alertname": "PanicBacklog"}, EndsAt: clk.Now().Add(time.Hour)}
+	d.Put(a)
+	d.Tick()
+	<-inFlight
+	resolved := *a
+	resolved.EndsAt = clk.Now()
+	d.Put(&resolved)
+	close(release)
+	d.Wait()
+
+	step(d, clk, 10*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0].Status != "firing" || got[1].Status != "resolved" {
+		t.Fatalf("notifications %+v, want firing then resolved", got)
+	}
+}

@@ -21,10 +21,15 @@ type storeMetrics struct {
 	mu      sync.Mutex
 	updated time.Time
 	m       vmstorage.Metrics
+
+	checkpoints       *metrics.Counter
+	checkpointSeconds *metrics.FloatCounter
 }
 
 func newStoreMetrics(s *Storage) *storeMetrics {
 	sm := &storeMetrics{s: s, set: metrics.NewSet()}
+	sm.checkpoints = sm.set.NewCounter(`vigil_storage_wal_checkpoints_total`)
+	sm.checkpointSeconds = sm.set.NewFloatCounter(`vigil_storage_wal_checkpoint_seconds_total`)
 	gauge := func(name string, f func(m *vmstorage.Metrics) uint64) {
 		sm.set.NewGauge(name, func() float64 {
 			sm.mu.Lock()
@@ -78,6 +83,12 @@ func newStoreMetrics(s *Storage) *storeMetrics {
 	}
 	metrics.RegisterSet(sm.set)
 	return sm
+}
+
+// checkpointed counts a checkpoint of the write-ahead log and its time.
+func (sm *storeMetrics) checkpointed(d time.Duration) {
+	sm.checkpoints.Inc()
+	sm.checkpointSeconds.Add(d.Seconds())
 }
 
 func (sm *storeMetrics) unregister() {

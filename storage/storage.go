@@ -126,15 +126,16 @@ func Open(dir string, opts Options) (*Storage, error) {
 	s := &Storage{path: path, opts: opts, vm: vm, addSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	s.tail = newTailCache(opts.TailCacheBytes)
 	s.limits = newSeriesLimiter(opts.MaxSeries, opts.MaxSeriesPerMetric, opts.SeriesLimitWindow)
+	s.metrics = newStoreMetrics(s)
 	if !opts.NoWAL {
-		w, err := openWAL(filepath.Join(dir, "wal"), vm, opts.WALSyncInterval, opts.Logger.With("component", "wal"))
+		w, err := openWAL(filepath.Join(dir, "wal"), vm, opts.WALSyncInterval, s.checkpoint, opts.Logger.With("component", "wal"))
 		if err != nil {
+			s.metrics.unregister()
 			vm.MustClose()
 			return nil, err
 		}
 		s.wal = w
 	}
-	s.metrics = newStoreMetrics(s)
 	return s, nil
 }
 
@@ -201,6 +202,10 @@ func (s *Storage) Append(rows *Rows) error {
 		defer walBufPool.Put(bp)
 	}
 	if s.wal != nil {
+		// Until the store has the rows, no checkpoint may seal the
+		// segment that holds them.
+		s.wal.inflight.RLock()
+		defer s.wal.inflight.RUnlock()
 		if err := s.wal.appendRecord(record); err != nil {
 			return err
 		}
@@ -238,6 +243,28 @@ var ErrReadOnly = errors.New("storage is read-only because the disk is almost fu
 // log, not from this.)
 func (s *Storage) ForceFlush() {
 	s.vm.DebugFlush()
+}
+
+// checkpoint writes every row and index item the store holds in memory to
+// file parts, so that a killed process finds them on disk, and returns
+// once they are there. VictoriaMetrics does that only for a snapshot (or
+// on close), so a checkpoint is a snapshot deleted at once: hard links,
+// a few directories and fsyncs. A process killed between the two leaves
+// the snapshot behind, which the appliance's snapshot clean-up removes.
+// It does nothing and says so while the store is read-only: then the disk
+// is nearly full and the store itself holds back.
+func (s *Storage) checkpoint() error {
+	if s.vm.IsReadOnly() {
+		return ErrReadOnly
+	}
+	start := time.Now()
+	name, _, err := s.safeSnapshot()
+	if err != nil {
+		return err
+	}
+	err = s.safeDeleteSnapshot(name)
+	s.metrics.checkpointed(time.Since(start))
+	return err
 }
 
 // ForceMerge merges the store's parts into as few as possible, which

@@ -29,10 +29,17 @@ import (
 // batch is written to the log (to the OS, not necessarily to the disk)
 // before Append returns, so a killed process loses nothing it
 // acknowledged; the log is fsynced on an interval, which bounds what a
-// power loss can take. On start the log is replayed. A segment is removed
-// once its rows are old enough to have reached disk in the store:
-// walKeep after the segment was closed, several times the store's own
-// flush intervals.
+// power loss can take. On start the log is replayed.
+//
+// A segment is removed once every row in it is in the store's files. Every
+// walRotateEvery the current segment is sealed (after the appends writing
+// to it have handed their rows to the store) and the store is checkpointed:
+// its in-memory rows and index items are written to file parts, listed in
+// the store's part lists, and then the sealed segments go. So the log holds
+// the rows of the last walRotateEvery or so, not of the store's whole
+// flush delay. When a checkpoint cannot run (the store is read-only, the
+// disk is full), a sealed segment is removed walKeep after it was sealed,
+// several times the store's own flush intervals.
 const (
 	walRotateEvery = 10 * time.Second
 	walKeep        = 30 * time.Second
@@ -50,6 +57,14 @@ type wal struct {
 	dir      string
 	syncWait time.Duration
 	log      *slog.Logger
+	// checkpoint writes every row the store holds in memory to its files;
+	// nil or an error means that segments wait out walKeep instead.
+	checkpoint func() error
+
+	// inflight is read-locked by each append from its log write until the
+	// store has its rows, and locked to seal a segment for a checkpoint, so
+	// that a checkpoint covers every row of the segments it seals.
+	inflight sync.RWMutex
 
 	mu       sync.Mutex
 	f        *os.File
@@ -64,6 +79,7 @@ type wal struct {
 }
 
 type retiredSegment struct {
+	seq     uint64
 	path    string
 	retired time.Time
 }
@@ -73,11 +89,12 @@ var walBufPool = sync.Pool{New: func() any { return new([]byte) }}
 func segmentName(seq uint64) string { return fmt.Sprintf("%020d.wal", seq) }
 
 // openWAL replays the segments in dir into vm and starts a new segment.
-func openWAL(dir string, vm *vmstorage.Storage, syncEvery time.Duration, log *slog.Logger) (*wal, error) {
+// checkpoint (may be nil) makes every row vm holds durable in its files.
+func openWAL(dir string, vm *vmstorage.Storage, syncEvery time.Duration, checkpoint func() error, log *slog.Logger) (*wal, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create the write-ahead log directory %s: %w", dir, err)
 	}
-	w := &wal{dir: dir, syncWait: syncEvery, log: log, stopCh: make(chan struct{})}
+	w := &wal{dir: dir, syncWait: syncEvery, checkpoint: checkpoint, log: log, stopCh: make(chan struct{})}
 	segs, err := listSegments(dir)
 	if err != nil {
 		return nil, err
@@ -93,7 +110,7 @@ func openWAL(dir string, vm *vmstorage.Storage, syncEvery time.Duration, log *sl
 		}
 		// Replayed rows are in the store's memory again: keep the segment
 		// until they reach disk.
-		w.retired = append(w.retired, retiredSegment{path: path, retired: now})
+		w.retired = append(w.retired, retiredSegment{seq: seq, path: path, retired: now})
 		w.seq = max(w.seq, seq)
 	}
 	if err := w.rotateLocked(now); err != nil {
@@ -292,15 +309,15 @@ func replaySegment(path string, vm *vmstorage.Storage) (int, error) {
 	}
 }
 
-// rotateLocked closes the current segment (it becomes removable walKeep
-// later) and starts the next one.
+// rotateLocked closes the current segment (it becomes removable after the
+// next checkpoint, or walKeep later) and starts the next one.
 func (w *wal) rotateLocked(now time.Time) error {
 	if w.f != nil {
 		if w.dirty {
 			_ = w.f.Sync()
 		}
 		_ = w.f.Close()
-		w.retired = append(w.retired, retiredSegment{path: w.f.Name(), retired: now})
+		w.retired = append(w.retired, retiredSegment{seq: w.seq, path: w.f.Name(), retired: now})
 		w.f = nil
 	}
 	w.seq++
@@ -343,15 +360,48 @@ func (w *wal) tick(now time.Time) {
 		}
 		w.dirty = false
 	}
-	if w.f != nil && now.Sub(w.opened) >= walRotateEvery && w.size > int64(len(walMagic)) {
-		if err := w.rotateLocked(now); err != nil {
-			w.log.Warn("cannot start a new write-ahead log segment", "err", err)
+	rotate := w.f != nil && now.Sub(w.opened) >= walRotateEvery && w.size > int64(len(walMagic))
+	w.mu.Unlock()
+	var sealed uint64 // the last segment a checkpoint covers; 0: none
+	if rotate {
+		sealed = w.seal(now)
+	}
+	if sealed > 0 && w.checkpoint != nil {
+		if err := w.checkpoint(); err != nil {
+			w.log.Warn("cannot write the store's in-memory rows to disk; the write-ahead log keeps them longer", "err", err)
+			sealed = 0
 		}
 	}
+	w.removeSegments(now, sealed)
+}
+
+// seal closes the current segment once no append is between its log
+// write and the store, starts the next one and returns the sequence
+// number of the sealed segment (0 if none was sealed).
+func (w *wal) seal(now time.Time) uint64 {
+	w.inflight.Lock()
+	defer w.inflight.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return 0
+	}
+	sealed := w.seq
+	if err := w.rotateLocked(now); err != nil {
+		w.log.Warn("cannot start a new write-ahead log segment", "err", err)
+		return 0
+	}
+	return sealed
+}
+
+// removeSegments deletes the retired segments up to checkpointed (their
+// rows are in the store's files) and those retired walKeep ago.
+func (w *wal) removeSegments(now time.Time, checkpointed uint64) {
+	w.mu.Lock()
 	var remove []string
 	keep := w.retired[:0]
 	for _, s := range w.retired {
-		if now.Sub(s.retired) >= walKeep {
+		if s.seq <= checkpointed || now.Sub(s.retired) >= walKeep {
 			remove = append(remove, s.path)
 		} else {
 			keep = append(keep, s)

@@ -1,10 +1,15 @@
 package storage
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,28 +140,139 @@ func TestDedupTimestamps(t *testing.T) {
 	}
 }
 
+// TestWALRotatesAndRemovesFlushedSegments: a rotation seals the segment
+// and checkpoints the store, after which the sealed segment goes at once;
+// when the checkpoint fails, the segment waits out walKeep instead.
 func TestWALRotatesAndRemovesFlushedSegments(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir)
 	defer s.Close()
-	var rows Rows
-	_ = rows.Add(lbls("__name__", "m"), time.Now().UnixMilli(), 1)
-	if err := s.Append(&rows); err != nil {
-		t.Fatal(err)
+	walDir := filepath.Join(dir, "wal")
+	appendOne := func(v float64) {
+		t.Helper()
+		var rows Rows
+		_ = rows.Add(lbls("__name__", "m"), time.Now().UnixMilli(), v)
+		if err := s.Append(&rows); err != nil {
+			t.Fatal(err)
+		}
 	}
+	appendOne(1)
 	now := time.Now()
 	s.wal.tick(now.Add(walRotateEvery))
-	if segs, _ := listSegments(filepath.Join(dir, "wal")); len(segs) != 2 {
-		t.Fatalf("after rotation: %d segments, want 2", len(segs))
+	if segs, _ := listSegments(walDir); len(segs) != 1 {
+		t.Fatalf("after a rotation and its checkpoint: %d segments, want 1", len(segs))
+	}
+	if got := s.metrics.checkpoints.Get(); got != 1 {
+		t.Fatalf("%d checkpoints counted, want 1", got)
+	}
+
+	failed := errors.New("checkpoint refused by the test")
+	s.wal.checkpoint = func() error { return failed }
+	appendOne(2)
+	now = now.Add(walRotateEvery) // the last rotation
+	s.wal.tick(now.Add(walRotateEvery))
+	if segs, _ := listSegments(walDir); len(segs) != 2 {
+		t.Fatalf("after a rotation whose checkpoint failed: %d segments, want 2", len(segs))
 	}
 	s.wal.tick(now.Add(walRotateEvery + walKeep/2))
-	if segs, _ := listSegments(filepath.Join(dir, "wal")); len(segs) != 2 {
+	if segs, _ := listSegments(walDir); len(segs) != 2 {
 		t.Fatalf("removed a segment before its rows reached disk: %d left", len(segs))
 	}
 	s.wal.tick(now.Add(walRotateEvery + walKeep))
-	if segs, _ := listSegments(filepath.Join(dir, "wal")); len(segs) != 1 {
+	if segs, _ := listSegments(walDir); len(segs) != 1 {
 		t.Fatalf("after walKeep: %d segments, want 1", len(segs))
 	}
+}
+
+// killChildEnv makes the test binary the child of TestKillAfterCheckpoint.
+const killChildEnv = "VIGIL_STORAGE_KILL_CHILD_DIR"
+
+// TestKillAfterCheckpoint runs a store in a child process that appends
+// rows, checkpoints (which removes their log segment), appends more, says
+// so and is then killed with SIGKILL by the test. Opening its data dir
+// must bring back every acknowledged row: the first from the store's
+// files alone, the others from the log.
+func TestKillAfterCheckpoint(t *testing.T) {
+	if dir := os.Getenv(killChildEnv); dir != "" {
+		killChild(dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillAfterCheckpoint$")
+	cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	var ready string
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
+			ready = line
+			break
+		}
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if ready == "" {
+		t.Fatal("the child store did not get ready")
+	}
+	// ready: the number of segments left after the checkpoint and the
+	// base timestamp.
+	var segsLeft int
+	var base int64
+	if _, err := fmt.Sscan(ready, &segsLeft, &base); err != nil {
+		t.Fatalf("child said %q: %v", ready, err)
+	}
+	if segsLeft != 1 {
+		t.Fatalf("the checkpoint left %d segments, want 1 (the current one)", segsLeft)
+	}
+	s := openTest(t, dir)
+	defer s.Close()
+	s.ForceFlush()
+	got := readAll(t, s, base, base+3600_000, labels.MustNewMatcher(labels.MatchRegexp, "__name__", "killed_.*"))
+	for _, name := range []string{"killed_before", "killed_after"} {
+		for i := 0; i < 20; i++ {
+			pts := got[`{__name__="`+name+`", i="`+strconv.Itoa(i)+`"}`]
+			if len(pts) != 30 || pts[29].V != float64(i*1000+29) {
+				t.Fatalf("%s series %d after kill -9: %d points %v", name, i, len(pts), pts)
+			}
+		}
+	}
+}
+
+func killChild(dir string) {
+	s, err := Open(dir, Options{Retention: 100 * 365 * 24 * time.Hour})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(1)
+	}
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	appendSeries := func(name string) {
+		var rows Rows
+		for i := 0; i < 20; i++ {
+			samples := make([]Sample, 30)
+			for k := range samples {
+				samples[k] = Sample{Timestamp: base + int64(k)*15000, Value: float64(i*1000 + k)}
+			}
+			_ = rows.AddSeries(lbls("__name__", name, "i", strconv.Itoa(i)), samples)
+		}
+		if err := s.Append(&rows); err != nil {
+			fmt.Println("append:", err)
+			os.Exit(1)
+		}
+	}
+	appendSeries("killed_before")
+	s.wal.tick(time.Now().Add(walRotateEvery))
+	segs, _ := listSegments(filepath.Join(dir, "wal"))
+	appendSeries("killed_after")
+	fmt.Printf("ready %d %d\n", len(segs), base)
+	time.Sleep(time.Minute)
+	os.Exit(1)
 }
 
 // BenchmarkAppend measures ingestion into the store with and without the

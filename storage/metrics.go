@@ -69,6 +69,12 @@ func newStoreMetrics(s *Storage) *storeMetrics {
 		sm.set.NewGauge(`vigil_storage_tail_cache_requests_total{result="hit"}`, func() float64 { return float64(c.hits.Load()) })
 		sm.set.NewGauge(`vigil_storage_tail_cache_requests_total{result="miss"}`, func() float64 { return float64(c.misses.Load()) })
 	}
+	if c := s.labels; c != nil {
+		sm.set.NewGauge(`vigil_storage_label_cache_bytes`, func() float64 { return float64(c.sizeBytes()) })
+		sm.set.NewGauge(`vigil_storage_label_cache_max_bytes`, func() float64 { return float64(c.maxBytes) })
+		sm.set.NewGauge(`vigil_storage_label_cache_requests_total{result="hit"}`, func() float64 { return float64(c.hits.Load()) })
+		sm.set.NewGauge(`vigil_storage_label_cache_requests_total{result="miss"}`, func() float64 { return float64(c.misses.Load()) })
+	}
 	if l := s.limits; l != nil {
 		// As VictoriaMetrics' vm_hourly_series_limit_*: alert on
 		// current / max before the limit refuses series.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -90,7 +89,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 	deadline := searchDeadline(ctx)
 
 	sr := searchPool.Get().(*vmstorage.Search)
-	sr.Init(nil, q.s.vm, []*vmstorage.TagFilters{tfs}, tr, q.s.opts.MaxSeriesPerQuery, deadline)
+	found := sr.Init(nil, q.s.vm, []*vmstorage.TagFilters{tfs}, tr, q.s.opts.MaxSeriesPerQuery, deadline)
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -102,7 +101,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 	q.mu.Unlock()
 
 	ss := &seriesSet{tr: tr, cache: q.s.tail}
-	if err := ss.collect(ctx, sr); err != nil {
+	if err := ss.collect(ctx, sr, found, q.s.labels); err != nil {
 		return promstorage.ErrSeriesSet(q.s.searchError(err))
 	}
 	if sortSeries {
@@ -223,111 +222,6 @@ type seriesSet struct {
 	prefetch *prefetcher // nil: decode in the engine's goroutine
 	cur      int
 	err      error
-}
-
-// collect walks the search and groups block references by series.
-// VictoriaMetrics yields the blocks of one series ID contiguously. A series
-// may rarely have several IDs, and its plain NaN samples live in a shadow
-// series (see nanLabel), so series with equal labels are merged through a
-// hash of their labels.
-func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search) error {
-	var (
-		prev    []byte
-		allRefs []vmstorage.BlockRef
-		starts  []int
-		names   [][]byte
-		buf     []byte // the names' bytes, one allocation for many
-	)
-	for sr.NextMetricBlock() {
-		mbr := &sr.MetricBlockRef
-		if prev == nil || string(mbr.MetricName) != string(prev) {
-			if len(starts)&1023 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if cap(buf)-len(buf) < len(mbr.MetricName) {
-				// Earlier names keep the old array.
-				buf = make([]byte, 0, max(min(2*cap(buf), 64<<10), 1<<10, len(mbr.MetricName)))
-			}
-			buf = append(buf, mbr.MetricName...)
-			prev = buf[len(buf)-len(mbr.MetricName) : len(buf) : len(buf)]
-			starts = append(starts, len(allRefs))
-			names = append(names, prev)
-		}
-		allRefs = append(allRefs, *mbr.BlockRef)
-	}
-	if err := sr.Error(); err != nil {
-		return err
-	}
-	starts = append(starts, len(allRefs))
-
-	parsed, err := parseSeriesNames(names)
-	if err != nil {
-		return err
-	}
-	ss.series = make([]selectedSeries, 0, len(names))
-	byHash := make(map[uint64]int, len(names))
-	for i, p := range parsed {
-		refs := allRefs[starts[i]:starts[i+1]:starts[i+1]]
-		if j, ok := byHash[p.hash]; ok && labels.Equal(ss.series[j].labels, p.labels) {
-			dst := &ss.series[j]
-			if p.nan {
-				dst.nanBlocks = append(slices.Clip(dst.nanBlocks), refs...)
-			} else {
-				dst.blocks = append(slices.Clip(dst.blocks), refs...)
-			}
-			continue
-		}
-		byHash[p.hash] = len(ss.series)
-		if p.nan {
-			ss.series = append(ss.series, selectedSeries{labels: p.labels, nanBlocks: refs})
-		} else {
-			ss.series = append(ss.series, selectedSeries{labels: p.labels, blocks: refs})
-		}
-	}
-	return nil
-}
-
-// parsedName is a series name turned into Prometheus labels.
-type parsedName struct {
-	labels labels.Labels
-	hash   uint64
-	nan    bool // the name was a NaN shadow's
-}
-
-// parallelParseMin is the number of series from which parsing their names
-// is split between two goroutines: building labels is most of a large
-// selector's cost on the engine's goroutine, and below this the goroutine
-// costs more than it saves.
-const parallelParseMin = 4096
-
-// parseSeriesNames builds the labels of every name, on two cores when
-// there are many.
-func parseSeriesNames(names [][]byte) ([]parsedName, error) {
-	out := make([]parsedName, len(names))
-	parse := func(lo, hi int) error {
-		var mn vmstorage.MetricName
-		var b labels.ScratchBuilder
-		for i := lo; i < hi; i++ {
-			if err := mn.Unmarshal(names[i]); err != nil {
-				return fmt.Errorf("storage: corrupted series name: %w", err)
-			}
-			p := &out[i]
-			p.nan = stripNaNLabel(&mn, names[i])
-			p.labels = metricNameLabels(&b, &mn)
-			p.hash = p.labels.Hash()
-		}
-		return nil
-	}
-	if len(names) < parallelParseMin || runtime.GOMAXPROCS(0) < 2 {
-		return out, parse(0, len(names))
-	}
-	mid := len(names) / 2
-	var wg sync.WaitGroup
-	var errHigh error
-	wg.Go(func() { errHigh = parse(mid, len(names)) })
-	errLow := parse(0, mid)
-	wg.Wait()
-	return out, errors.Join(errLow, errHigh)
 }
 
 var nanLabelBytes = []byte(nanLabel)

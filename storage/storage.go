@@ -69,6 +69,12 @@ type Options struct {
 	// off.
 	TailCacheBytes int64
 
+	// LabelCacheBytes bounds the cache of the labels built from series
+	// names, which spares a repeated query rebuilding the labels of the
+	// series it selects (see labelcache.go). Zero means
+	// DefaultLabelCacheBytes; negative turns it off.
+	LabelCacheBytes int64
+
 	// Tap, if set, receives every batch Append stores (see Tap). Rows
 	// replayed from the write-ahead log at Open are not passed again: the
 	// tap saw them when they were first appended.
@@ -87,6 +93,7 @@ type Storage struct {
 	wal    *wal           // nil with Options.NoWAL
 	limits *seriesLimiter // nil without cardinality limits
 	tail   *tailCache     // nil when off
+	labels *labelCache    // nil when off
 
 	// addSlots bounds concurrent AddRows calls to the number of cores, as
 	// lib/storage asks: more only contend for its row shards and memory.
@@ -105,6 +112,9 @@ func Open(dir string, opts Options) (*Storage, error) {
 	}
 	if opts.TailCacheBytes == 0 {
 		opts.TailCacheBytes = DefaultTailCacheBytes
+	}
+	if opts.LabelCacheBytes == 0 {
+		opts.LabelCacheBytes = DefaultLabelCacheBytes
 	}
 	if opts.MaxSeriesPerQuery <= 0 {
 		opts.MaxSeriesPerQuery = 1_000_000
@@ -125,6 +135,7 @@ func Open(dir string, opts Options) (*Storage, error) {
 	vm := vmstorage.MustOpenStorage(path, vmstorage.OpenOptions{Retention: opts.Retention})
 	s := &Storage{path: path, opts: opts, vm: vm, addSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	s.tail = newTailCache(opts.TailCacheBytes)
+	s.labels = newLabelCache(opts.LabelCacheBytes)
 	s.limits = newSeriesLimiter(opts.MaxSeries, opts.MaxSeriesPerMetric, opts.SeriesLimitWindow)
 	s.metrics = newStoreMetrics(s)
 	if !opts.NoWAL {

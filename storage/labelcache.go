@@ -1,0 +1,186 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// A labelCache keeps the Prometheus labels built from series names.
+//
+// Every Select turns the VictoriaMetrics names of the series it found into
+// Prometheus labels: unmarshal the name, unescape its tags, sort them,
+// build the labels and hash them. For a warm instant query that was about
+// a third of the series look-up's CPU, and the same series are looked up
+// again by every run of a query, rule or dashboard panel.
+//
+// An entry is keyed by the name's content (two independent 64-bit hashes
+// of the marshaled name), never by which series a query should see: the
+// store's index search decides that on every Select, so a new series
+// appears and a deleted one vanishes at once, whatever the cache holds.
+// The labels are a function of the name alone, so an entry never goes
+// stale; entries of deleted series are no longer asked for and age out.
+//
+// The cache holds two generations, each up to half of maxBytes, as the
+// tail cache does: when the current one is full it becomes the previous
+// one and the old previous one is dropped; a hit in the previous
+// generation moves the entry forward.
+type labelCache struct {
+	maxBytes int64
+	seed     maphash.Seed
+
+	mu        sync.Mutex
+	cur, prev map[nameKey]parsedName
+	curBytes  int64
+	prevBytes int64
+
+	hits, misses atomic.Uint64
+}
+
+// nameKey identifies a marshaled series name by content. The chance that
+// two names share both hashes is about 2^-128.
+type nameKey struct{ h1, h2 uint64 }
+
+// parsedName is a series name turned into Prometheus labels.
+type parsedName struct {
+	labels labels.Labels
+	hash   uint64 // labels.Hash()
+	nan    bool   // the name was a NaN shadow's (see nanLabel)
+}
+
+// nameEntryOverhead approximates what an entry takes besides its labels'
+// bytes: the key, the value and their slot in the map.
+const nameEntryOverhead = 80
+
+func (p *parsedName) size() int64 { return int64(p.labels.ByteSize()) + nameEntryOverhead }
+
+// DefaultLabelCacheBytes is the label cache's size when
+// Options.LabelCacheBytes is 0. An entry of a series with 6 labels takes
+// ~200 bytes, and a query's series must fit in one generation (half of
+// it) to stay cached from one run to the next: ~20,000 series.
+const DefaultLabelCacheBytes = 8 << 20
+
+func newLabelCache(maxBytes int64) *labelCache {
+	if maxBytes <= 0 {
+		return nil
+	}
+	return &labelCache{
+		maxBytes: maxBytes,
+		seed:     maphash.MakeSeed(),
+		cur:      map[nameKey]parsedName{},
+		prev:     map[nameKey]parsedName{},
+	}
+}
+
+func (c *labelCache) key(name []byte) nameKey {
+	return nameKey{h1: xxhash.Sum64(name), h2: maphash.Bytes(c.seed, name)}
+}
+
+// get returns the labels of the name whose key is k, if cached.
+func (c *labelCache) get(k nameKey) (parsedName, bool) {
+	c.mu.Lock()
+	p, ok := c.getLocked(k)
+	c.mu.Unlock()
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return p, ok
+}
+
+// putBatch is how many entries putAll adds under one hold of the lock, so
+// that a large Select does not hold up the others for long.
+const putBatch = 1024
+
+// putAll adds ps[i] under keys[i].
+func (c *labelCache) putAll(keys []nameKey, ps []parsedName) {
+	for lo := 0; lo < len(keys); lo += putBatch {
+		hi := min(lo+putBatch, len(keys))
+		c.mu.Lock()
+		for i := lo; i < hi; i++ {
+			c.putLocked(keys[i], ps[i])
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (c *labelCache) getLocked(k nameKey) (parsedName, bool) {
+	if p, ok := c.cur[k]; ok {
+		return p, true
+	}
+	p, ok := c.prev[k]
+	if ok {
+		delete(c.prev, k)
+		c.prevBytes -= p.size()
+		c.putLocked(k, p)
+	}
+	return p, ok
+}
+
+func (c *labelCache) putLocked(k nameKey, p parsedName) {
+	if old, ok := c.cur[k]; ok {
+		c.curBytes -= old.size()
+	}
+	if c.curBytes+p.size() > c.maxBytes/2 {
+		c.prev, c.prevBytes = c.cur, c.curBytes
+		c.cur, c.curBytes = make(map[nameKey]parsedName, len(c.prev)), 0
+	}
+	c.cur[k] = p
+	c.curBytes += p.size()
+}
+
+// sizeBytes returns the bytes the cache takes.
+func (c *labelCache) sizeBytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.curBytes + c.prevBytes
+}
+
+// parseSeriesNames builds the labels of every name, on two cores when
+// there are many.
+func parseSeriesNames(names [][]byte) ([]parsedName, error) {
+	out := make([]parsedName, len(names))
+	return out, parseNames(names, out)
+}
+
+// parallelParseMin is the number of names from which building their
+// labels is split between two goroutines: below it the goroutine costs
+// more than it saves.
+const parallelParseMin = 4096
+
+// parseNames builds the labels of names[i] into out[i].
+func parseNames(names [][]byte, out []parsedName) error {
+	parse := func(lo, hi int) error {
+		var mn vmstorage.MetricName
+		var b labels.ScratchBuilder
+		for i := lo; i < hi; i++ {
+			if err := mn.Unmarshal(names[i]); err != nil {
+				return fmt.Errorf("storage: corrupted series name: %w", err)
+			}
+			p := &out[i]
+			p.nan = stripNaNLabel(&mn, names[i])
+			p.labels = metricNameLabels(&b, &mn)
+			p.hash = p.labels.Hash()
+		}
+		return nil
+	}
+	n := len(names)
+	if n < parallelParseMin || runtime.GOMAXPROCS(0) < 2 {
+		return parse(0, n)
+	}
+	mid := n / 2
+	var wg sync.WaitGroup
+	var errHigh error
+	wg.Go(func() { errHigh = parse(mid, n) })
+	errLow := parse(0, mid)
+	wg.Wait()
+	return errors.Join(errLow, errHigh)
+}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -22,6 +23,7 @@ type collectScratch struct {
 	missKeys  []nameKey
 	missed    []parsedName
 	byHash    map[uint64]int
+	batches   [3]nameBatch
 }
 
 var collectPool = sync.Pool{New: func() any { return &collectScratch{byHash: map[uint64]int{}} }}
@@ -39,6 +41,21 @@ func (sc *collectScratch) release() {
 	collectPool.Put(sc)
 }
 
+// A nameBatch carries the names of consecutive series from the search to
+// the label look-up.
+type nameBatch struct {
+	names []byte // back to back
+	ends  []int  // where each name ends
+}
+
+// nameBatchSize is how many series' names a batch carries.
+const nameBatchSize = 256
+
+// pipelineMinSeries is the number of series from which collect walks the
+// search on a goroutine of its own while the caller's looks the labels up:
+// below it, handing batches over costs more than it saves.
+const pipelineMinSeries = 1024
+
 // collect walks the search and groups block references by series.
 // VictoriaMetrics yields the blocks of one series ID contiguously. A series
 // may rarely have several IDs, and its plain NaN samples live in a shadow
@@ -46,40 +63,47 @@ func (sc *collectScratch) release() {
 // hash of their labels. found is the search's bound on the number of
 // series; lc, if not nil, holds the labels of names seen before: only the
 // names it lacks are parsed, after the search.
+//
+// With many series the search runs on a second goroutine: walking it
+// (the store's block and name look-ups) and looking labels up take about
+// the same time.
 func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search, found int, lc *labelCache) error {
 	found = min(found, 1<<20) // only a capacity hint
 	sc := collectPool.Get().(*collectScratch)
 	defer sc.release()
-	sc.starts = sc.starts[:0]
+	sc.starts = slices.Grow(sc.starts[:0], found+1)
 	sc.parsed = slices.Grow(sc.parsed[:0], found)
 	sc.missIdx, sc.missOff, sc.missBuf, sc.missKeys = sc.missIdx[:0], sc.missOff[:0], sc.missBuf[:0], sc.missKeys[:0]
 	allRefs := make([]vmstorage.BlockRef, 0, found)
-	for sr.NextMetricBlock() {
-		mbr := &sr.MetricBlockRef
-		if len(sc.starts) == 0 || string(mbr.MetricName) != string(sc.prev) {
-			if len(sc.starts)&1023 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			sc.prev = append(sc.prev[:0], mbr.MetricName...)
-			sc.starts = append(sc.starts, len(allRefs))
-			var p parsedName
-			hit := false
-			if lc != nil {
-				k := lc.key(sc.prev)
-				if p, hit = lc.get(k); !hit {
-					sc.missKeys = append(sc.missKeys, k)
-				}
-			}
-			if !hit {
-				sc.missIdx = append(sc.missIdx, len(sc.parsed))
-				sc.missOff = append(sc.missOff, len(sc.missBuf))
-				sc.missBuf = append(sc.missBuf, sc.prev...)
-			}
-			sc.parsed = append(sc.parsed, p)
+
+	var err error
+	if found < pipelineMinSeries || runtime.GOMAXPROCS(0) < 2 {
+		b := &sc.batches[0]
+		b.reset()
+		err = sc.scan(ctx, sr, &allRefs, func() *nameBatch { return b }, func(b *nameBatch) {
+			sc.lookUp(b, lc)
+			b.reset()
+		})
+	} else {
+		free := make(chan *nameBatch, len(sc.batches))
+		for i := range sc.batches {
+			free <- &sc.batches[i]
 		}
-		allRefs = append(allRefs, *mbr.BlockRef)
+		full := make(chan *nameBatch, len(sc.batches))
+		go func() {
+			defer close(full)
+			err = sc.scan(ctx, sr, &allRefs, func() *nameBatch {
+				b := <-free
+				b.reset()
+				return b
+			}, func(b *nameBatch) { full <- b })
+		}()
+		for b := range full {
+			sc.lookUp(b, lc)
+			free <- b
+		}
 	}
-	if err := sr.Error(); err != nil {
+	if err != nil {
 		return err
 	}
 	sc.starts = append(sc.starts, len(allRefs))
@@ -108,6 +132,64 @@ func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search, found in
 		}
 	}
 	return nil
+}
+
+func (b *nameBatch) reset() {
+	b.names = b.names[:0]
+	b.ends = b.ends[:0]
+}
+
+// scan walks the search: it appends every block's reference to refs and
+// where each series' blocks start to sc.starts, and hands the series'
+// names to emit in batches taken from next. It touches no other field of
+// sc, so that it may run beside lookUp.
+func (sc *collectScratch) scan(ctx context.Context, sr *vmstorage.Search, refs *[]vmstorage.BlockRef, next func() *nameBatch, emit func(*nameBatch)) error {
+	b := next()
+	for sr.NextMetricBlock() {
+		mbr := &sr.MetricBlockRef
+		if len(sc.starts) == 0 || string(mbr.MetricName) != string(sc.prev) {
+			if len(sc.starts)&1023 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			sc.prev = append(sc.prev[:0], mbr.MetricName...)
+			sc.starts = append(sc.starts, len(*refs))
+			b.names = append(b.names, mbr.MetricName...)
+			b.ends = append(b.ends, len(b.names))
+			if len(b.ends) == nameBatchSize {
+				emit(b)
+				b = next()
+			}
+		}
+		*refs = append(*refs, *mbr.BlockRef)
+	}
+	if len(b.ends) > 0 {
+		emit(b)
+	}
+	return sr.Error()
+}
+
+// lookUp appends the labels of the batch's series to sc.parsed, from lc
+// where it has them; the others are left for parseMissing.
+func (sc *collectScratch) lookUp(b *nameBatch, lc *labelCache) {
+	start := 0
+	for _, end := range b.ends {
+		name := b.names[start:end]
+		start = end
+		var p parsedName
+		hit := false
+		if lc != nil {
+			k := lc.key(name)
+			if p, hit = lc.get(k); !hit {
+				sc.missKeys = append(sc.missKeys, k)
+			}
+		}
+		if !hit {
+			sc.missIdx = append(sc.missIdx, len(sc.parsed))
+			sc.missOff = append(sc.missOff, len(sc.missBuf))
+			sc.missBuf = append(sc.missBuf, name...)
+		}
+		sc.parsed = append(sc.parsed, p)
+	}
 }
 
 // parseMissing builds the labels of the series the cache lacked and adds

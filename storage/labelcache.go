@@ -37,7 +37,7 @@ type labelCache struct {
 	seed     maphash.Seed
 
 	mu        sync.Mutex
-	cur, prev map[nameKey]parsedName
+	cur, prev map[uint64]nameEntry // by nameKey.h1
 	curBytes  int64
 	prevBytes int64
 
@@ -45,8 +45,15 @@ type labelCache struct {
 }
 
 // nameKey identifies a marshaled series name by content. The chance that
-// two names share both hashes is about 2^-128.
+// two names share both hashes is about 2^-128. The maps are keyed by h1
+// alone (the runtime hashes a uint64 fastest), and an entry holds h2: two
+// names that share h1 take turns in the slot.
 type nameKey struct{ h1, h2 uint64 }
+
+type nameEntry struct {
+	h2 uint64
+	parsedName
+}
 
 // parsedName is a series name turned into Prometheus labels.
 type parsedName struct {
@@ -74,8 +81,8 @@ func newLabelCache(maxBytes int64) *labelCache {
 	return &labelCache{
 		maxBytes: maxBytes,
 		seed:     maphash.MakeSeed(),
-		cur:      map[nameKey]parsedName{},
-		prev:     map[nameKey]parsedName{},
+		cur:      map[uint64]nameEntry{},
+		prev:     map[uint64]nameEntry{},
 	}
 }
 
@@ -113,27 +120,29 @@ func (c *labelCache) putAll(keys []nameKey, ps []parsedName) {
 }
 
 func (c *labelCache) getLocked(k nameKey) (parsedName, bool) {
-	if p, ok := c.cur[k]; ok {
-		return p, true
+	if e, ok := c.cur[k.h1]; ok && e.h2 == k.h2 {
+		return e.parsedName, true
 	}
-	p, ok := c.prev[k]
-	if ok {
-		delete(c.prev, k)
-		c.prevBytes -= p.size()
-		c.putLocked(k, p)
+	e, ok := c.prev[k.h1]
+	if !ok || e.h2 != k.h2 {
+		return parsedName{}, false
 	}
-	return p, ok
+	delete(c.prev, k.h1)
+	c.prevBytes -= e.size()
+	c.putLocked(k, e.parsedName)
+	return e.parsedName, true
 }
 
 func (c *labelCache) putLocked(k nameKey, p parsedName) {
-	if old, ok := c.cur[k]; ok {
+	if old, ok := c.cur[k.h1]; ok {
+		delete(c.cur, k.h1)
 		c.curBytes -= old.size()
 	}
 	if c.curBytes+p.size() > c.maxBytes/2 {
 		c.prev, c.prevBytes = c.cur, c.curBytes
-		c.cur, c.curBytes = make(map[nameKey]parsedName, len(c.prev)), 0
+		c.cur, c.curBytes = make(map[uint64]nameEntry, len(c.prev)), 0
 	}
-	c.cur[k] = p
+	c.cur[k.h1] = nameEntry{h2: k.h2, parsedName: p}
 	c.curBytes += p.size()
 }
 

@@ -250,3 +250,81 @@ func TestLabelCacheConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCollectPipelined: a Select of many series walks the search on a
+// goroutine of its own; it must find what a small one would, NaN shadows
+// merged, and stop at a cancelled context.
+func TestCollectPipelined(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	defer s.Close()
+	end := time.Now().Truncate(time.Minute).UnixMilli()
+	const n = 3*nameBatchSize + pipelineMinSeries
+	var rows Rows
+	for i := range n {
+		ls := lbls("__name__", "many", "i", strconv.Itoa(i))
+		v := float64(i)
+		if i%500 == 7 {
+			v = math.NaN() // in the series' NaN shadow
+		}
+		if err := rows.AddSeries(ls, []Sample{{Value: float64(i), Timestamp: end - 15_000}, {Value: v, Timestamp: end}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Append(&rows); err != nil {
+		t.Fatal(err)
+	}
+	s.ForceFlush()
+	m := labels.MustNewMatcher(labels.MatchEqual, "__name__", "many")
+	want := readUnlabelled(t, s, end-60_000, end, m)
+	if len(want) != n {
+		t.Fatalf("reference read: %d series, want %d", len(want), n)
+	}
+	for run := range 2 {
+		if err := samePoints(readAll(t, s, end-60_000, end, m), want); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+	if r := want[`{__name__="many", i="7"}`]; len(r) != 2 || r[0].V != 7 || !math.IsNaN(r[1].V) {
+		t.Fatalf("series 7: %v", r)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	q, err := s.Querier(end-60_000, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ss := q.Select(ctx, false, nil, m)
+	for ss.Next() {
+		t.Fatal("a cancelled Select returned series")
+	}
+	if err := ss.Err(); err == nil {
+		t.Fatal("a cancelled Select did not fail")
+	}
+}
+
+// TestLabelCacheSharedSlot: names whose first hashes collide take turns
+// in a slot; neither is ever answered with the other's labels.
+func TestLabelCacheSharedSlot(t *testing.T) {
+	c := newLabelCache(1 << 20)
+	ps, err := parseSeriesNames([][]byte{marshaledName("a"), marshaledName("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka, kb := nameKey{h1: 1, h2: 2}, nameKey{h1: 1, h2: 3}
+	c.putAll([]nameKey{ka}, ps[:1])
+	if _, ok := c.get(kb); ok {
+		t.Fatal("b found in a's slot")
+	}
+	c.putAll([]nameKey{kb}, ps[1:])
+	if _, ok := c.get(ka); ok {
+		t.Fatal("a still found after b took the slot")
+	}
+	if p, ok := c.get(kb); !ok || p.labels.Get("__name__") != "b" {
+		t.Fatalf("b: %v %v", p.labels, ok)
+	}
+	if n, want := c.sizeBytes(), ps[1].size(); n != want {
+		t.Fatalf("size %d, want %d", n, want)
+	}
+}

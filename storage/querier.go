@@ -220,6 +220,7 @@ type seriesSet struct {
 	cache    *tailCache // nil: off
 	series   []selectedSeries
 	prefetch *prefetcher // nil: decode in the engine's goroutine
+	views    []series    // what At returns, one allocation for all
 	cur      int
 	err      error
 }
@@ -245,7 +246,12 @@ func (ss *seriesSet) Next() bool {
 }
 
 func (ss *seriesSet) At() promstorage.Series {
-	return &series{ss: ss, i: ss.cur - 1}
+	if ss.views == nil {
+		ss.views = make([]series, len(ss.series))
+	}
+	v := &ss.views[ss.cur-1]
+	*v = series{ss: ss, i: ss.cur - 1}
+	return v
 }
 
 func (ss *seriesSet) Err() error                        { return ss.err }

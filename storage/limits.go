@@ -220,8 +220,20 @@ const (
 // admitted rows are appended to scratch[:0], whose backing array the
 // result then shares.
 func (l *seriesLimiter) filter(mrs, scratch []vmstorage.MetricRow) ([]vmstorage.MetricRow, *LimitError) {
+	out, lerr, _ := l.filterKnown(mrs, scratch, nil, 0)
+	return out, lerr
+}
+
+// filterKnown is filter for rows of which known[i] tells that the series
+// of mrs[i] was admitted in the generation that ends at knownGen (see
+// SeriesMemo): in that generation they pass without a look-up. It also
+// returns the end of the generation that decided.
+func (l *seriesLimiter) filterKnown(mrs, scratch []vmstorage.MetricRow, known []bool, knownGen int64) ([]vmstorage.MetricRow, *LimitError, int64) {
 	now := l.now().UnixNano()
 	g := l.current(now)
+	if g.end != knownGen {
+		known = nil
+	}
 	var (
 		lerr     *LimitError
 		out      []vmstorage.MetricRow
@@ -230,6 +242,12 @@ func (l *seriesLimiter) filter(mrs, scratch []vmstorage.MetricRow) ([]vmstorage.
 		reasonHs [maxLimitReasons]uint64
 	)
 	for i := range mrs {
+		if known != nil && known[i] {
+			if lerr != nil {
+				out = append(out, mrs[i])
+			}
+			continue
+		}
 		name := mrs[i].MetricNameRaw
 		// Rows shares one name among the samples of a series added
 		// together: decide once per series.
@@ -271,13 +289,13 @@ func (l *seriesLimiter) filter(mrs, scratch []vmstorage.MetricRow) ([]vmstorage.
 		}
 	}
 	if lerr == nil {
-		return mrs, nil
+		return mrs, nil, g.end
 	}
 	lerr.Rejected = lerr.SeriesLimit + lerr.MetricSeriesLimit
 	lerr.Stored = len(out)
 	rejectedBySeriesLimit.Add(lerr.SeriesLimit)
 	rejectedByMetricSeriesLimit.Add(lerr.MetricSeriesLimit)
-	return out, lerr
+	return out, lerr, g.end
 }
 
 // admitSlow decides on a series that is not in the current generation:

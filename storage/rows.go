@@ -33,12 +33,21 @@ type Rows struct {
 	// until Reset makes them reusable.
 	names []byte
 	full  [][]byte
+
+	// memo, set by UseMemo until Reset, is the memo of the series added
+	// with AddSeries; memoPos is the position of the next one. known is
+	// kept alongside mrs while memo is set: known[i] tells that the series
+	// of mrs[i] was at the same position in memo's last batch.
+	memo    *SeriesMemo
+	memoPos int
+	known   []bool
 }
 
 // Reset empties r, keeping its buffers for reuse.
 func (r *Rows) Reset() {
 	clear(r.mrs)
 	r.mrs = r.mrs[:0]
+	r.memo, r.memoPos, r.known = nil, 0, r.known[:0]
 	r.names = r.names[:0]
 	for i, c := range r.full {
 		r.full[i] = c[:0]
@@ -55,6 +64,24 @@ func (r *Rows) Truncate(n int) {
 		clear(r.mrs[n:])
 		r.mrs = r.mrs[:n]
 	}
+	if n < len(r.known) {
+		r.known = r.known[:n]
+	}
+}
+
+// UseMemo makes the series added with AddSeries until Reset the next
+// batch of m: each is compared by position with m's last batch, and one
+// found there skips the label checks here and the cardinality limits in
+// Storage.Append, which records the batch in m. Add and AddSeries calls
+// must come in the same order batch after batch for m to help; any order
+// stays correct.
+func (r *Rows) UseMemo(m *SeriesMemo) {
+	r.memo, r.memoPos = m, 0
+	r.known = r.known[:0]
+	for range r.mrs {
+		r.known = append(r.known, false)
+	}
+	m.start()
 }
 
 // ForEach calls f with every sample in r, in the order added. The labels
@@ -83,6 +110,9 @@ func isPlainNaN(v float64) bool {
 // dropped, as in Prometheus. It fails, adding nothing, when a label name or
 // value is not valid UTF-8 or too long, or when the series has no name.
 func (r *Rows) AddSeries(labels []Label, samples []Sample) error {
+	if r.memo != nil {
+		return r.addSeriesMemo(labels, samples)
+	}
 	if len(samples) == 0 {
 		return nil
 	}
@@ -90,18 +120,57 @@ func (r *Rows) AddSeries(labels []Label, samples []Sample) error {
 	if err != nil {
 		return err
 	}
+	r.addSamples(labels, name, samples, false)
+	return nil
+}
+
+// addSeriesMemo is AddSeries with a memo: the labels' text is checked
+// only when the series is not at its position of the memo's last batch.
+func (r *Rows) addSeriesMemo(labels []Label, samples []Sample) error {
+	m := r.memo
+	pos := r.memoPos
+	r.memoPos++
+	m.next = append(m.next, 0) // until stored below
+	if len(samples) == 0 {
+		return nil
+	}
+	size, err := nameSize(labels, false, false)
+	if err != nil {
+		return err
+	}
+	name := r.encodeName(labels, false, size)
+	h := m.hash(name)
+	known := m.knownAt(pos, h)
+	if !known {
+		if err := validateLabels(labels); err != nil {
+			// Nothing else was added since: the name's bytes are the
+			// last of the current chunk.
+			r.names = r.names[:len(r.names)-len(name)]
+			return err
+		}
+	}
+	m.next[pos] = h
+	r.addSamples(labels, name, samples, known)
+	return nil
+}
+
+// addSamples adds the rows of samples under the encoded name of labels;
+// known is the rows' flag for Storage.Append when r has a memo.
+func (r *Rows) addSamples(labels []Label, name []byte, samples []Sample, known bool) {
 	var nanName []byte
 	for _, s := range samples {
+		mr := vmstorage.MetricRow{MetricNameRaw: name, Timestamp: s.Timestamp, Value: s.Value}
 		if isPlainNaN(s.Value) {
 			if nanName == nil {
 				nanName, _ = r.appendName(labels, true)
 			}
-			r.mrs = append(r.mrs, vmstorage.MetricRow{MetricNameRaw: nanName, Timestamp: s.Timestamp, Value: staleNaN})
-			continue
+			mr.MetricNameRaw, mr.Value = nanName, staleNaN
 		}
-		r.mrs = append(r.mrs, vmstorage.MetricRow{MetricNameRaw: name, Timestamp: s.Timestamp, Value: s.Value})
+		r.mrs = append(r.mrs, mr)
+		if r.memo != nil {
+			r.known = append(r.known, known)
+		}
 	}
-	return nil
 }
 
 // Add adds one sample of the series with the given labels.
@@ -115,6 +184,9 @@ func (r *Rows) Add(labels []Label, timestamp int64, value float64) error {
 		value = staleNaN
 	}
 	r.mrs = append(r.mrs, vmstorage.MetricRow{MetricNameRaw: name, Timestamp: timestamp, Value: value})
+	if r.memo != nil {
+		r.known = append(r.known, false)
+	}
 	return nil
 }
 
@@ -122,12 +194,26 @@ func (r *Rows) Add(labels []Label, timestamp int64, value float64) error {
 // MetricName.UnmarshalRaw reads them and returns the encoded bytes, which
 // stay valid until r is reset.
 func (r *Rows) appendName(labels []Label, nanShadow bool) ([]byte, error) {
+	size, err := nameSize(labels, nanShadow, true)
+	if err != nil {
+		return nil, err
+	}
+	return r.encodeName(labels, nanShadow, size), nil
+}
+
+// nameSize checks labels and returns the size of their encoding (plus
+// nanLabel's for a NaN shadow). Without checkText the text of a label
+// with a value is not checked for UTF-8 (validateLabels does it), only
+// what the encoding needs.
+func nameSize(labels []Label, nanShadow, checkText bool) (int, error) {
 	size := 0
 	hasName := false
 	for i := range labels {
 		l := &labels[i]
-		if err := ValidateLabel(l.Name, l.Value); err != nil {
-			return nil, err
+		if checkText || l.Value == "" || l.Name == "" || len(l.Name) > MaxLabelLength || len(l.Value) > MaxLabelLength {
+			if err := ValidateLabel(l.Name, l.Value); err != nil {
+				return 0, err
+			}
 		}
 		if l.Value == "" {
 			continue
@@ -136,7 +222,7 @@ func (r *Rows) appendName(labels []Label, nanShadow bool) ([]byte, error) {
 		case "__name__":
 			hasName = true
 		case nanLabel:
-			return nil, fmt.Errorf("label %s is reserved for Vigil's own use", nanLabel)
+			return 0, fmt.Errorf("label %s is reserved for Vigil's own use", nanLabel)
 		}
 		size += 4 + len(l.Name) + len(l.Value)
 	}
@@ -144,8 +230,26 @@ func (r *Rows) appendName(labels []Label, nanShadow bool) ([]byte, error) {
 		size += 4 + len(nanLabel) + 1
 	}
 	if !hasName {
-		return nil, fmt.Errorf("series %s has no metric name (label __name__)", LabelsString(labels))
+		return 0, fmt.Errorf("series %s has no metric name (label __name__)", LabelsString(labels))
 	}
+	return size, nil
+}
+
+// validateLabels checks every label with ValidateLabel.
+func validateLabels(labels []Label) error {
+	for i := range labels {
+		if err := ValidateLabel(labels[i].Name, labels[i].Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeName encodes labels (plus nanLabel for a NaN shadow), whose
+// encoding nameSize found to take size bytes, the way
+// MetricName.UnmarshalRaw reads them, and returns the encoded bytes,
+// which stay valid until r is reset.
+func (r *Rows) encodeName(labels []Label, nanShadow bool, size int) []byte {
 	if cap(r.names)-len(r.names) < size {
 		r.nextChunk(size)
 	}
@@ -170,7 +274,7 @@ func (r *Rows) appendName(labels []Label, nanShadow bool) ([]byte, error) {
 		r.names = encoding.MarshalUint16(r.names, 1)
 		r.names = append(r.names, '1')
 	}
-	return r.names[start:len(r.names):len(r.names)], nil
+	return r.names[start:len(r.names):len(r.names)]
 }
 
 // nextChunk retires the current name chunk and takes an empty one that

@@ -183,9 +183,21 @@ func (s *Storage) Retention() time.Duration { return s.opts.Retention }
 // stores every other row — as durably as above — and returns a
 // *LimitError that counts and names what was refused; the caller must not
 // append the batch again. ErrReadOnly, ErrDiskFull and other errors mean
-// that nothing of the batch was stored. Append does not change rows.
-func (s *Storage) Append(rows *Rows) error {
+// that nothing of the batch was stored. Append does not change rows, but
+// records the batch in the SeriesMemo rows use, if any (Rows.UseMemo).
+func (s *Storage) Append(rows *Rows) (err error) {
+	if m := rows.memo; m != nil {
+		// Until the batch is stored, the memo must not vouch for it.
+		defer func() {
+			if err != nil {
+				m.forget()
+			}
+		}()
+	}
 	if len(rows.mrs) == 0 {
+		if rows.memo != nil {
+			rows.memo.commit(nil, 0)
+		}
 		return nil
 	}
 	if s.vm.IsReadOnly() {
@@ -193,10 +205,16 @@ func (s *Storage) Append(rows *Rows) error {
 	}
 	mrs := rows.mrs
 	var limitErr *LimitError
+	var genEnd int64
 	if s.limits != nil {
 		sp := admittedPool.Get().(*[]vmstorage.MetricRow)
 		defer putAdmitted(sp)
-		mrs, limitErr = s.limits.filter(mrs, *sp)
+		var known []bool
+		var knownGen int64
+		if rows.memo != nil {
+			known, knownGen = rows.known, rows.memo.limiterGen(s.limits)
+		}
+		mrs, limitErr, genEnd = s.limits.filterKnown(mrs, *sp, known, knownGen)
 		if limitErr != nil {
 			*sp = mrs
 		}
@@ -230,6 +248,9 @@ func (s *Storage) Append(rows *Rows) error {
 	}
 	if limitErr != nil {
 		return limitErr
+	}
+	if rows.memo != nil {
+		rows.memo.commit(s.limits, genEnd)
 	}
 	return nil
 }

@@ -298,13 +298,22 @@ func (s *Scraper) Stop() error {
 func (s *Scraper) append(wr *prompb.WriteRequest, info pushInfo) {
 	rows := rowsPool.Get().(*storage.Rows)
 	defer rowsPool.Put(rows)
-	firstErr, notUTF8 := addRows(rows, wr, info)
+	var memo *storage.SeriesMemo
+	if info.kind == pushScrape && info.up {
+		// A target's scrapes list its series in the same order each
+		// time: its memo spares the checks of those seen last time.
+		memo = s.targets.takeMemo(info.target)
+		defer s.targets.putMemo(info.target, memo)
+	}
+	firstErr, notUTF8 := addRows(rows, wr, info, memo)
 	if info.up && notUTF8 != nil {
 		// Prometheus' parser refuses a label that is not UTF-8, and
 		// lib/promscrape's takes it: the scrape fails as a malformed one.
+		// Its staleness markers go without the memo, which keeps the
+		// last scrape stored.
 		failScrape(wr)
 		info.up, info.parseErr = false, truncate("invalid UTF-8 in a scraped series: "+notUTF8.Error(), maxParseErrorLen)
-		firstErr, _ = addRows(rows, wr, info)
+		firstErr, _ = addRows(rows, wr, info, nil)
 	}
 	n := rows.Len()
 	if err := s.opts.Storage.Append(rows); err != nil && firstErr == nil {
@@ -329,9 +338,12 @@ func (s *Scraper) append(wr *prompb.WriteRequest, info pushInfo) {
 // a series that cannot be stored, and the first about a label that is not
 // UTF-8. The staleness markers of series that are not UTF-8 are left out
 // without an error: they come from a scrape that failed for it, and were
-// never stored.
-func addRows(rows *storage.Rows, wr *prompb.WriteRequest, info pushInfo) (firstErr, notUTF8 error) {
+// never stored. With memo, rows are the memo's next batch.
+func addRows(rows *storage.Rows, wr *prompb.WriteRequest, info pushInfo, memo *storage.SeriesMemo) (firstErr, notUTF8 error) {
 	rows.Reset()
+	if memo != nil {
+		rows.UseMemo(memo)
+	}
 	for i := range wr.Timeseries {
 		ts := &wr.Timeseries[i]
 		err := rows.AddSeries(ts.Labels, ts.Samples)

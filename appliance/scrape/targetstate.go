@@ -32,6 +32,9 @@ type targetState struct {
 	metadata []web.MetricMetadata
 	// stored is when metadata was last handed to the storage.
 	stored time.Time
+	// memo is the storage's memo of the series of the target's last
+	// scrape; nil while a scrape uses it (takeMemo).
+	memo *storage.SeriesMemo
 }
 
 // metadataRefresh is how often a target's unchanged metadata is handed to
@@ -98,6 +101,38 @@ func sameMetadata(have []web.MetricMetadata, md []prompb.MetricMetadata) bool {
 		}
 	}
 	return true
+}
+
+// takeMemo returns target's series memo, a new one for a new target,
+// for the caller alone until putMemo. A second scrape of the target at the
+// same time gets a fresh one and nothing is shared.
+func (ts *targetStates) takeMemo(target string) *storage.SeriesMemo {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.m == nil {
+		ts.m = map[string]*targetState{}
+	}
+	st := ts.m[target]
+	if st == nil {
+		st = &targetState{}
+		ts.m[target] = st
+	}
+	m := st.memo
+	st.memo = nil
+	if m == nil {
+		m = new(storage.SeriesMemo)
+	}
+	return m
+}
+
+// putMemo gives back the memo takeMemo returned, unless the target went
+// away meanwhile.
+func (ts *targetStates) putMemo(target string, m *storage.SeriesMemo) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if st := ts.m[target]; st != nil {
+		st.memo = m
+	}
 }
 
 func (ts *targetStates) forget(target string) {

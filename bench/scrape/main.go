@@ -66,16 +66,17 @@ type options struct {
 func main() {
 	var o options
 	o.bins = map[string]string{}
-	var vigil, vm, prom, peers string
+	var vigil, vigilB, vm, prom, peers string
 	flag.IntVar(&o.targets, "targets", 200, "number of targets")
 	flag.IntVar(&o.series, "series", 2000, "series per target")
 	flag.DurationVar(&o.interval, "interval", 15*time.Second, "scrape interval")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Minute, "time before the measurement, in which the series are created")
 	flag.DurationVar(&o.measure, "measure", 5*time.Minute, "measurement window")
 	flag.StringVar(&vigil, "vigil", "/tmp/vigil", "the vigil binary")
+	flag.StringVar(&vigilB, "vigil-b", "", "a second vigil binary, run as the peer vigil-b (with -peers=vigil,vigil-b,...) to compare two builds in one run")
 	flag.StringVar(&vm, "victoriametrics", os.ExpandEnv("$HOME/.cache/vigil-bench/peers/victoria-metrics"), "the victoria-metrics binary")
 	flag.StringVar(&prom, "prometheus", os.ExpandEnv("$HOME/.cache/vigil-bench/peers/prometheus"), "the prometheus binary")
-	flag.StringVar(&peers, "peers", "vigil,victoriametrics,prometheus", "peers to run, in order")
+	flag.StringVar(&peers, "peers", "vigil,victoriametrics,prometheus", "peers to run, in order (vigil, vigil-b, victoriametrics, prometheus)")
 	flag.IntVar(&o.profileSeconds, "profile", 0, "if > 0, take a CPU profile of each peer for this many seconds in the window (PEER-cpu.pprof in -out)")
 	flag.StringVar(&o.out, "out", os.ExpandEnv("$HOME/.cache/vigil-bench/results/scrape-"+time.Now().UTC().Format("2006-01-02T1504")), "results folder")
 	flag.BoolVar(&o.keepData, "keep-data", false, "keep the peers' data directories")
@@ -84,7 +85,7 @@ func main() {
 	flag.StringVar(&o.vmExtraFlags, "victoriametrics-flags", "", "extra flags for victoria-metrics")
 	flag.StringVar(&o.promExtraFlags, "prometheus-flags", "", "extra flags for prometheus")
 	flag.Parse()
-	o.bins["vigil"], o.bins["victoriametrics"], o.bins["prometheus"] = vigil, vm, prom
+	o.bins["vigil"], o.bins["vigil-b"], o.bins["victoriametrics"], o.bins["prometheus"] = vigil, vigilB, vm, prom
 	o.order = strings.Split(peers, ",")
 	o.clockTicksPerSec = 100 // USER_HZ on Linux
 	o.readyTimeout = 2 * time.Minute
@@ -253,7 +254,7 @@ func startPeer(o options, peer string) (*peerRun, error) {
 	var args []string
 	var ready string
 	switch peer {
-	case "vigil":
+	case "vigil", "vigil-b":
 		args = []string{"--listen=" + addr, "--data-dir=" + data, "--auth=none", "--retention=100y", "--config.prometheus=" + config}
 		args = append(args, strings.Fields(o.vigilExtraFlags)...)
 		ready = "/-/ready"
@@ -266,7 +267,10 @@ func startPeer(o options, peer string) (*peerRun, error) {
 		args = append(args, strings.Fields(o.promExtraFlags)...)
 		ready = "/-/ready"
 	default:
-		return nil, fmt.Errorf("unknown peer (vigil, victoriametrics, prometheus)")
+		return nil, fmt.Errorf("unknown peer (vigil, vigil-b, victoriametrics, prometheus)")
+	}
+	if o.bins[peer] == "" {
+		return nil, fmt.Errorf("no binary: set -%s", peer)
 	}
 	p := &peerRun{peer: peer, base: "http://" + addr}
 	if p.log, err = os.Create(filepath.Join(o.out, peer+".log")); err != nil {

@@ -253,7 +253,11 @@ func (r *Rows) encodeName(labels []Label, nanShadow bool, size int) []byte {
 	if cap(r.names)-len(r.names) < size {
 		r.nextChunk(size)
 	}
-	start := len(r.names)
+	// Appending to a local slice, stored into r once: every store of a
+	// slice into r (on the heap) costs a write barrier while the garbage
+	// collector runs, a sixth of the encoding's CPU in the profiles.
+	b := r.names
+	start := len(b)
 	for i := range labels {
 		l := &labels[i]
 		if l.Value == "" {
@@ -263,18 +267,19 @@ func (r *Rows) encodeName(labels []Label, nanShadow bool, size int) []byte {
 		if name == "__name__" {
 			name = ""
 		}
-		r.names = encoding.MarshalUint16(r.names, uint16(len(name)))
-		r.names = append(r.names, name...)
-		r.names = encoding.MarshalUint16(r.names, uint16(len(l.Value)))
-		r.names = append(r.names, l.Value...)
+		b = encoding.MarshalUint16(b, uint16(len(name)))
+		b = append(b, name...)
+		b = encoding.MarshalUint16(b, uint16(len(l.Value)))
+		b = append(b, l.Value...)
 	}
 	if nanShadow {
-		r.names = encoding.MarshalUint16(r.names, uint16(len(nanLabel)))
-		r.names = append(r.names, nanLabel...)
-		r.names = encoding.MarshalUint16(r.names, 1)
-		r.names = append(r.names, '1')
+		b = encoding.MarshalUint16(b, uint16(len(nanLabel)))
+		b = append(b, nanLabel...)
+		b = encoding.MarshalUint16(b, 1)
+		b = append(b, '1')
 	}
-	return r.names[start:len(r.names):len(r.names)]
+	r.names = b
+	return b[start:len(b):len(b)]
 }
 
 // nextChunk retires the current name chunk and takes an empty one that

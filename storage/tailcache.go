@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -57,15 +58,57 @@ type tailKey struct {
 }
 
 // tailEntry holds a block's samples with timestamps at or after from.
+// The timestamps take 4 bytes each or none: as offsets from the first one,
+// or, when they are evenly spaced (a backfill, recorded rules, aligned
+// scrapes), as the first one and the step.
 type tailEntry struct {
-	from int64
-	ts   []int64
-	vs   []float64
+	from  int64
+	first int64    // the first sample's timestamp
+	step  int64    // > 0: timestamp i is first + i*step, and offs is nil
+	offs  []uint32 // else timestamp i is first + offs[i]
+	vs    []float64
+}
+
+// newTailEntry returns the entry for the samples ts/vs (ts ascending) of
+// a block read from from on, or nil when their timestamps span more than
+// 4 bytes of milliseconds (~49 days).
+func newTailEntry(from int64, ts []int64, vs []float64) *tailEntry {
+	e := &tailEntry{from: from, vs: slices.Clone(vs)}
+	if len(ts) == 0 {
+		return e
+	}
+	e.first = ts[0]
+	if ts[len(ts)-1]-ts[0] > math.MaxUint32 {
+		return nil
+	}
+	if len(ts) > 1 {
+		e.step = ts[1] - ts[0]
+		for i := 2; i < len(ts) && e.step > 0; i++ {
+			if ts[i]-ts[i-1] != e.step {
+				e.step = 0
+			}
+		}
+	}
+	if e.step == 0 && len(ts) > 1 {
+		e.offs = make([]uint32, len(ts))
+		for i, t := range ts {
+			e.offs[i] = uint32(t - e.first)
+		}
+	}
+	return e
+}
+
+// ts returns the timestamp of sample i.
+func (e *tailEntry) ts(i int) int64 {
+	if e.offs != nil {
+		return e.first + int64(e.offs[i])
+	}
+	return e.first + int64(i)*e.step
 }
 
 // size approximates the bytes an entry takes: its samples, the entry, and
 // its key and slot in the map.
-func (e *tailEntry) size() int64 { return int64(len(e.ts))*16 + 128 }
+func (e *tailEntry) size() int64 { return int64(len(e.vs))*8 + int64(len(e.offs))*4 + 128 }
 
 const (
 	// DefaultTailCacheBytes is the tail cache's size when
@@ -192,8 +235,11 @@ func (it *sampleIterator) appendBlock(br *vmstorage.BlockRef, ts []int64, vs []f
 	// included: a later query may end later.
 	it.tailTs, it.tailVs = it.block.AppendRowsWithTimeRangeFilter(it.tailTs[:0], it.tailVs[:0],
 		vmstorage.TimeRange{MinTimestamp: it.tr.MinTimestamp, MaxTimestamp: 1<<63 - 1})
-	// Exact-size copies: the decoder's buffers grow with room to spare.
-	e := &tailEntry{from: it.tr.MinTimestamp, ts: slices.Clone(it.tailTs), vs: slices.Clone(it.tailVs)}
+	e := newTailEntry(it.tr.MinTimestamp, it.tailTs, it.tailVs)
+	if e == nil {
+		ts, vs = it.block.AppendRowsWithTimeRangeFilter(ts, vs, it.tr)
+		return ts, vs, nil
+	}
 	c.put(key, e)
 	ts, vs = e.appendRange(ts, vs, it.tr)
 	return ts, vs, nil
@@ -201,7 +247,11 @@ func (it *sampleIterator) appendBlock(br *vmstorage.BlockRef, ts []int64, vs []f
 
 // appendRange appends the entry's samples within tr.
 func (e *tailEntry) appendRange(ts []int64, vs []float64, tr vmstorage.TimeRange) ([]int64, []float64) {
-	lo := sort.Search(len(e.ts), func(i int) bool { return e.ts[i] >= tr.MinTimestamp })
-	hi := lo + sort.Search(len(e.ts)-lo, func(i int) bool { return e.ts[lo+i] > tr.MaxTimestamp })
-	return append(ts, e.ts[lo:hi]...), append(vs, e.vs[lo:hi]...)
+	n := len(e.vs)
+	lo := sort.Search(n, func(i int) bool { return e.ts(i) >= tr.MinTimestamp })
+	hi := lo + sort.Search(n-lo, func(i int) bool { return e.ts(lo+i) > tr.MaxTimestamp })
+	for i := lo; i < hi; i++ {
+		ts = append(ts, e.ts(i))
+	}
+	return ts, append(vs, e.vs[lo:hi]...)
 }

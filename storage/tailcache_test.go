@@ -3,10 +3,12 @@ package storage
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -186,7 +188,7 @@ func TestTailCacheAfterMerge(t *testing.T) {
 
 func TestTailCacheStaysWithinItsBudget(t *testing.T) {
 	c := newTailCache(10_000)
-	entry := func() *tailEntry { return &tailEntry{ts: make([]int64, 50), vs: make([]float64, 50)} }
+	entry := func() *tailEntry { return &tailEntry{offs: make([]uint32, 50), vs: make([]float64, 50)} }
 	key := func(i int) tailKey { return tailKey{metricID: uint64(i), h1: uint64(i) * 3, h2: uint64(i) * 7} }
 	for i := range 100 {
 		c.put(key(i), entry())
@@ -218,5 +220,54 @@ func TestTailCacheStaysWithinItsBudget(t *testing.T) {
 	}
 	if newTailCache(0) != nil || newTailCache(-1) != nil {
 		t.Fatal("a cache of no bytes is not off")
+	}
+}
+
+// TestTailEntryTimestamps: evenly spaced timestamps are kept as a step,
+// others as 4-byte offsets, and both give back every sample of a range;
+// a tail spanning more than 4 bytes of milliseconds is not cached.
+func TestTailEntryTimestamps(t *testing.T) {
+	regular := []int64{1000, 16000, 31000, 46000, 61000}
+	jittered := []int64{1000, 16003, 30998, 46001, 61000}
+	for _, tc := range []struct {
+		name    string
+		ts      []int64
+		step    int64
+		hasOffs bool
+	}{
+		{"evenly spaced", regular, 15000, false},
+		{"jittered", jittered, 0, true},
+		{"one sample", []int64{7}, 0, false},
+		{"none", nil, 0, false},
+	} {
+		vs := make([]float64, len(tc.ts))
+		for i := range vs {
+			vs[i] = float64(i) + 0.5
+		}
+		e := newTailEntry(0, tc.ts, vs)
+		if e == nil || e.step != tc.step || (e.offs != nil) != tc.hasOffs {
+			t.Fatalf("%s: entry %+v", tc.name, e)
+		}
+		for lo := int64(-1); lo <= 62000; lo += 7499 {
+			for hi := lo; hi <= 62000; hi += 4999 {
+				gotTs, gotVs := e.appendRange(nil, nil, vmstorage.TimeRange{MinTimestamp: lo, MaxTimestamp: hi})
+				var wantTs []int64
+				var wantVs []float64
+				for i, ts := range tc.ts {
+					if ts >= lo && ts <= hi {
+						wantTs, wantVs = append(wantTs, ts), append(wantVs, vs[i])
+					}
+				}
+				if !slices.Equal(gotTs, wantTs) || !slices.Equal(gotVs, wantVs) {
+					t.Fatalf("%s [%d, %d]: %v %v, want %v %v", tc.name, lo, hi, gotTs, gotVs, wantTs, wantVs)
+				}
+			}
+		}
+	}
+	if e := newTailEntry(0, []int64{0, 1 << 33}, []float64{1, 2}); e != nil {
+		t.Fatalf("a tail of %d ms was cached", int64(1)<<33)
+	}
+	if e := newTailEntry(0, regular, make([]float64, 5)); e.size() != 5*8+128 {
+		t.Fatalf("an evenly spaced entry of 5 samples takes %d bytes", e.size())
 	}
 }

@@ -77,7 +77,7 @@ func BindFlags(fs *flag.FlagSet, c *Config) []FlagGroup {
 
 	group("Resources")
 	def("web.max-request-bytes", "SIZE", "largest HTTP request body accepted, e.g. 64MiB", bytesFlag{&c.Web.MaxRequestBytes})
-	def("memory.allowed-bytes", "SIZE", "memory for the storage caches, e.g. 2GiB; 0 means a quarter of the machine's memory", bytesFlag{&c.Memory.AllowedBytes})
+	def("memory.allowed-bytes", "SIZE", "memory for the storage caches, e.g. 2GiB; 0 means a quarter of the machine's memory, at most 1GiB", bytesFlag{&c.Memory.AllowedBytes})
 
 	group("Scheduled jobs (cron specs: \"*/5 * * * *\", \"0 4 * * *\", @hourly, @every 10m)")
 	def("jobs.update-all-metrics.schedule", "SPEC", "when to judge the Panic platform's health and summaries (the minute job)", str(&c.Jobs.UpdateAllMetrics.Schedule))

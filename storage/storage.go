@@ -25,8 +25,9 @@ type Options struct {
 	Retention time.Duration
 
 	// MemoryAllowedBytes caps VictoriaMetrics' caches. Zero means a quarter
-	// of the machine's memory rather than VictoriaMetrics' default of 60%,
-	// because Vigil shares its process with the query engine and the rules.
+	// of the machine's memory, at most DefaultMaxCacheMemory (1 GiB),
+	// rather than VictoriaMetrics' default of 60%, because Vigil shares its
+	// process with the query engine and the rules.
 	MemoryAllowedBytes int64
 
 	// MaxSeriesPerQuery bounds how many series one selector may match.

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -232,5 +233,21 @@ func TestSeriesLookupHonoursTimeRange(t *testing.T) {
 	}
 	if n := count(now-60_000, now+60_000); n != 1 {
 		t.Fatalf("want 1 series, got %d", n)
+	}
+}
+
+func TestCacheMemory(t *testing.T) {
+	for _, c := range []struct{ option, system, want int64 }{
+		{0, 24 << 30, DefaultMaxCacheMemory}, // a quarter would be 6 GiB
+		{0, 2 << 30, 512 << 20},              // a quarter of a small machine
+		{3 << 30, 24 << 30, 3 << 30},         // the option wins
+		{0, 0, 0},                            // unknown: VictoriaMetrics' own 25%
+	} {
+		if got := cacheMemory(c.option, c.system); got != c.want {
+			t.Errorf("cacheMemory(%d, %d) = %d, want %d", c.option, c.system, got, c.want)
+		}
+	}
+	if runtime.GOOS == "linux" && systemMemory() <= 0 {
+		t.Error("the system's memory is unknown on Linux")
 	}
 }

@@ -34,8 +34,8 @@ func configureVictoriaMetrics(opts Options) error {
 				vmErr = fmt.Errorf("cannot set the storage option %s=%s: %w", name, value, err)
 			}
 		}
-		if opts.MemoryAllowedBytes > 0 {
-			set("memory.allowedBytes", strconv.FormatInt(opts.MemoryAllowedBytes, 10))
+		if allowed := cacheMemory(opts.MemoryAllowedBytes, systemMemory()); allowed > 0 {
+			set("memory.allowedBytes", strconv.FormatInt(allowed, 10))
 		} else {
 			set("memory.allowedPercent", "25")
 		}
@@ -46,6 +46,25 @@ func configureVictoriaMetrics(opts Options) error {
 		logger.InitNoLogFlags()
 	})
 	return vmErr
+}
+
+// DefaultMaxCacheMemory caps the storage caches' memory when
+// Options.MemoryAllowedBytes is 0. VictoriaMetrics sizes its caches as
+// shares of it (the series-ID cache 37%, the name cache 10%, ...), and
+// each cache's bucket tables take about 1/2,700 of its share at once,
+// filled or not: a quarter of 24 GiB made ~3 MiB of tables for a store of
+// 10,000 series. 1 GiB holds the series IDs and names of about two million
+// series; a larger store asks for more with Options.MemoryAllowedBytes.
+const DefaultMaxCacheMemory = 1 << 30
+
+// cacheMemory returns the bytes the storage caches may take: the option
+// when set, else a quarter of the system's memory up to
+// DefaultMaxCacheMemory; 0 when neither is known.
+func cacheMemory(option, system int64) int64 {
+	if option > 0 {
+		return option
+	}
+	return min(system/4, DefaultMaxCacheMemory)
 }
 
 // noDeadline is a VictoriaMetrics search deadline far in the future, for

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/prompb"
-	"github.com/golang/snappy"
 )
 
 // maxSamplesPerSendLimit bounds max_samples_per_send: a request larger
@@ -145,13 +144,12 @@ func (sd *sender) deliver(ctx context.Context, r *round, done map[uint32]bool) b
 	var wg sync.WaitGroup
 	for _, list := range shards {
 		wg.Go(func() {
-			var body []byte
+			var enc encoder
 			for _, req := range list {
 				if done[req.index] {
 					continue
 				}
-				var ok bool
-				if body, ok = sd.send(ctx, req, body); !ok {
+				if !sd.send(ctx, req, &enc) {
 					return
 				}
 				if err := sd.q.inflight.markDone(req.index, sd.fp); err != nil {
@@ -171,16 +169,16 @@ func (sd *sender) deliver(ctx context.Context, r *round, done map[uint32]bool) b
 }
 
 // send delivers one request, retrying with backoff on network errors, 5xx
-// and 429, and dropping it (counted) on another answer. buf is a reusable
-// buffer; false means ctx ended it.
-func (sd *sender) send(ctx context.Context, req request, buf []byte) ([]byte, bool) {
+// and 429, and dropping it (counted) on another answer. enc encodes it;
+// false means ctx ended it.
+func (sd *sender) send(ctx context.Context, req request, enc *encoder) bool {
 	series := req.series
 	n := req.n
 	if limit := sd.s.sampleAgeLimit; limit > 0 {
 		series, n = dropOlder(series, time.Now().Add(-limit).UnixMilli())
 		sd.st.drop(reasonTooOld, req.n-n)
 		if n == 0 {
-			return buf, true
+			return true
 		}
 	}
 	newest := int64(0)
@@ -189,21 +187,19 @@ func (sd *sender) send(ctx context.Context, req request, buf []byte) ([]byte, bo
 			newest = max(newest, s[len(s)-1].Timestamp)
 		}
 	}
-	wr := prompb.WriteRequest{Timeseries: series}
-	buf = wr.MarshalProtobuf(buf[:0])
-	body := snappy.Encode(nil, buf)
+	body := enc.encode(request{index: req.index, series: series, n: n})
 
 	backoff := sd.s.minBackoff
 	for attempt := 1; ; attempt++ {
 		status, retryAfter, msg, err := sd.post(ctx, body)
 		if ctx.Err() != nil {
-			return buf, false
+			return false
 		}
 		switch {
 		case err == nil && status/100 == 2:
 			sd.st.delivered(n, newest)
 			sd.recovered()
-			return buf, true
+			return true
 		case err == nil && status != http.StatusTooManyRequests && status/100 != 5:
 			// The remote will never take it: retrying would block the
 			// queue behind it for ever.
@@ -211,7 +207,7 @@ func (sd *sender) send(ctx context.Context, req request, buf []byte) ([]byte, bo
 			sd.st.drop(reasonRejected, n)
 			sd.st.failed(err)
 			sd.log.Warn("the remote rejected a request; its samples are dropped", "samples", n, "err", err)
-			return buf, true
+			return true
 		case err == nil:
 			err = fmt.Errorf("%s answered %d: %s", redactURL(sd.s.url), status, msg)
 		}
@@ -226,7 +222,7 @@ func (sd *sender) send(ctx context.Context, req request, buf []byte) ([]byte, bo
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return buf, false
+			return false
 		case <-t.C:
 		}
 		backoff = min(2*backoff, sd.s.maxBackoff)

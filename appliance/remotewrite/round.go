@@ -28,20 +28,17 @@ type round struct {
 	s     *settings
 	cache *seriesCache
 
-	series  []*roundSeries
-	byKey   map[string]int
+	// series are the round's series in the order they first came; each
+	// holds its samples of the round.
+	series  []*sentSeries
 	samples int
 	// filtered counts the samples write_relabel_configs dropped.
 	filtered int
 }
 
-type roundSeries struct {
-	sent    *sentSeries
-	samples []prompb.Sample
-}
-
 func newRound(s *settings, cache *seriesCache) *round {
-	return &round{s: s, cache: cache, byKey: map[string]int{}}
+	cache.rounds++
+	return &round{s: s, cache: cache}
 }
 
 // add adds the samples of a block; a block that cannot be decoded is an
@@ -58,22 +55,26 @@ func (r *round) add(block []byte) error {
 			seriesErr = err
 			return
 		}
-		if e.dropped {
+		if e.sent == nil {
 			r.filtered += len(samples)
 			return
 		}
-		i, ok := r.byKey[e.key]
-		if !ok {
-			i = len(r.series)
-			r.series = append(r.series, &roundSeries{sent: e})
-			r.byKey[e.key] = i
+		ss := e.sent
+		if ss.round != r.cache.rounds {
+			// The series' first samples in this round: its buffer, kept
+			// from earlier rounds, is reused.
+			ss.round = r.cache.rounds
+			if cap(ss.samples) > maxKeptSamples {
+				ss.samples = nil
+			}
+			ss.samples = ss.samples[:0]
+			r.series = append(r.series, ss)
 		}
-		rs := r.series[i]
-		n := len(rs.samples)
-		rs.samples = append(rs.samples, samples...)
+		n := len(ss.samples)
+		ss.samples = append(ss.samples, samples...)
 		if e.nan {
-			for j := n; j < len(rs.samples); j++ {
-				rs.samples[j].Value = math.NaN()
+			for j := n; j < len(ss.samples); j++ {
+				ss.samples[j].Value = math.NaN()
 			}
 		}
 		r.samples += len(samples)
@@ -84,44 +85,68 @@ func (r *round) add(block []byte) error {
 	return err
 }
 
+// maxKeptSamples bounds the buffer a series keeps from one round to the
+// next: a series that took more in one round allocates anew.
+const maxKeptSamples = 512
+
 // seriesCache remembers, by a stored series' name (the store's encoding),
 // what the series becomes when sent: its labels with the external labels
-// added, relabelled and sorted, and their hash; or that relabelling drops
-// it. A sender keeps one across its rounds, since most series come back
-// in every round; it is not safe for concurrent use.
+// added, relabelled and sorted, their hash and protobuf encoding; or that
+// relabelling drops it. A sender keeps one across its rounds, since most
+// series come back in every round; it is not safe for concurrent use, and
+// only one of its rounds is built or sent at a time.
 type seriesCache struct {
-	s       *settings
-	m       map[string]*sentSeries
+	s *settings
+	m map[string]cacheEntry
+	// sent holds the series as sent by their key: stored series that
+	// become the same labels (a NaN shadow and its series, or series
+	// that relabelling makes equal) are sent as one.
+	sent    map[string]*sentSeries
+	rounds  uint64 // rounds built, numbering them
 	scratch []prompb.Label
 	key     []byte
 }
 
-// sentSeries is a series as it is sent.
+// cacheEntry is what a stored series becomes: sent nil means that
+// write_relabel_configs drops it; nan marks the store's NaN shadow of a
+// series, whose samples are plain NaN.
+type cacheEntry struct {
+	sent *sentSeries
+	nan  bool
+}
+
+// sentSeries is a series as it is sent, and its samples of the round
+// being built.
 type sentSeries struct {
-	labels  []prompb.Label // sorted by name
-	key     string         // labels, encoded: the same key, the same series
-	hash    uint64
-	nan     bool // the store's NaN shadow: its samples are plain NaN
-	dropped bool // by write_relabel_configs
+	// pb is the series' labels encoded as the repeated labels field of a
+	// prompb.TimeSeries, ready to be copied into every request.
+	pb   []byte
+	hash uint64
+
+	round   uint64 // the round samples belong to
+	samples []storage.Sample
 }
 
 // maxCachedSeries bounds the cache; past it, it starts again empty.
 const maxCachedSeries = 100_000
 
 func newSeriesCache(s *settings) *seriesCache {
-	return &seriesCache{s: s, m: map[string]*sentSeries{}}
+	return &seriesCache{s: s, m: map[string]cacheEntry{}, sent: map[string]*sentSeries{}}
 }
 
-func (c *seriesCache) get(series []byte) (*sentSeries, error) {
+func (c *seriesCache) get(series []byte) (cacheEntry, error) {
 	if e, ok := c.m[string(series)]; ok {
 		return e, nil
 	}
 	if len(c.m) >= maxCachedSeries {
+		// The series of the round being built keep their samples: they
+		// are referenced by it.
 		clear(c.m)
+		clear(c.sent)
 	}
 	labels, nan, err := storage.SeriesLabels(series, c.scratch[:0])
 	if err != nil {
-		return nil, err
+		return cacheEntry{}, err
 	}
 	n := len(labels)
 	for _, el := range c.s.externalLabels {
@@ -131,10 +156,8 @@ func (c *seriesCache) get(series []byte) (*sentSeries, error) {
 	}
 	labels = c.s.relabel.Apply(labels, 0)
 	c.scratch = labels
-	e := &sentSeries{nan: nan}
-	if len(labels) == 0 {
-		e.dropped = true
-	} else {
+	e := cacheEntry{nan: nan}
+	if len(labels) > 0 {
 		slices.SortFunc(labels, func(a, b prompb.Label) int { return cmp.Compare(a.Name, b.Name) })
 		c.key = c.key[:0]
 		for _, l := range labels {
@@ -143,7 +166,12 @@ func (c *seriesCache) get(series []byte) (*sentSeries, error) {
 			c.key = append(c.key, l.Value...)
 			c.key = append(c.key, 0xfe)
 		}
-		e.labels, e.key, e.hash = slices.Clone(labels), string(c.key), xxhash.Sum64(c.key)
+		ss, ok := c.sent[string(c.key)]
+		if !ok {
+			ss = &sentSeries{pb: appendLabelsPB(nil, labels), hash: xxhash.Sum64(c.key)}
+			c.sent[string(c.key)] = ss
+		}
+		e.sent = ss
 	}
 	c.m[string(series)] = e
 	return e, nil
@@ -158,12 +186,18 @@ func hasLabel(labels []prompb.Label, name string) bool {
 	return false
 }
 
-// request is one remote write request of a round: its series' samples, in
-// order, and its index in the round.
+// request is one remote write request of a round: pieces of its series,
+// each with samples in order, and its index in the round.
 type request struct {
 	index  uint32
-	series []prompb.TimeSeries
+	pieces []piece
 	n      int
+}
+
+// piece is a series and some of its samples of a round.
+type piece struct {
+	s       *sentSeries
+	samples []storage.Sample
 }
 
 // shards splits the round into requests: as many shards as full requests
@@ -172,21 +206,21 @@ type request struct {
 func (r *round) shards() [][]request {
 	n := (r.samples + r.s.maxSamplesPerSend - 1) / r.s.maxSamplesPerSend
 	n = min(max(n, r.s.minShards, 1), r.s.maxShards)
-	perShard := make([][]*roundSeries, n)
-	for _, rs := range r.series {
-		i := rs.sent.hash % uint64(n)
-		perShard[i] = append(perShard[i], rs)
+	perShard := make([][]*sentSeries, n)
+	for _, ss := range r.series {
+		i := ss.hash % uint64(n)
+		perShard[i] = append(perShard[i], ss)
 	}
 	out := make([][]request, n)
 	var index uint32
 	for i, list := range perShard {
 		var cur request
-		for _, rs := range list {
-			samples := rs.samples
+		for _, ss := range list {
+			samples := ss.samples
 			for len(samples) > 0 {
 				room := r.s.maxSamplesPerSend - cur.n
 				take := min(room, len(samples))
-				cur.series = append(cur.series, prompb.TimeSeries{Labels: rs.sent.labels, Samples: samples[:take]})
+				cur.pieces = append(cur.pieces, piece{s: ss, samples: samples[:take]})
 				cur.n += take
 				samples = samples[take:]
 				if cur.n == r.s.maxSamplesPerSend {

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/VictoriaMetrics/VictoriaMetrics/lib/prompb"
 )
 
 // maxSamplesPerSendLimit bounds max_samples_per_send: a request larger
@@ -172,22 +170,20 @@ func (sd *sender) deliver(ctx context.Context, r *round, done map[uint32]bool) b
 // and 429, and dropping it (counted) on another answer. enc encodes it;
 // false means ctx ended it.
 func (sd *sender) send(ctx context.Context, req request, enc *encoder) bool {
-	series := req.series
-	n := req.n
 	if limit := sd.s.sampleAgeLimit; limit > 0 {
-		series, n = dropOlder(series, time.Now().Add(-limit).UnixMilli())
-		sd.st.drop(reasonTooOld, req.n-n)
-		if n == 0 {
+		n := req.n
+		req = dropOlder(req, time.Now().Add(-limit).UnixMilli())
+		sd.st.drop(reasonTooOld, n-req.n)
+		if req.n == 0 {
 			return true
 		}
 	}
+	n := req.n
 	newest := int64(0)
-	for _, ts := range series {
-		if s := ts.Samples; len(s) > 0 {
-			newest = max(newest, s[len(s)-1].Timestamp)
-		}
+	for _, p := range req.pieces {
+		newest = max(newest, p.samples[len(p.samples)-1].Timestamp)
 	}
-	body := enc.encode(request{index: req.index, series: series, n: n})
+	body := enc.encode(req)
 
 	backoff := sd.s.minBackoff
 	for attempt := 1; ; attempt++ {
@@ -271,22 +267,21 @@ func parseRetryAfter(v string) time.Duration {
 	return 0
 }
 
-// dropOlder removes the samples older than minMs, keeping the rest in
-// order; series are copied only when something goes.
-func dropOlder(series []prompb.TimeSeries, minMs int64) ([]prompb.TimeSeries, int) {
-	var out []prompb.TimeSeries
-	n := 0
-	for _, ts := range series {
+// dropOlder removes the samples older than minMs from req, keeping the
+// rest in order.
+func dropOlder(req request, minMs int64) request {
+	out := request{index: req.index}
+	for _, p := range req.pieces {
 		i := 0
-		for i < len(ts.Samples) && ts.Samples[i].Timestamp < minMs {
+		for i < len(p.samples) && p.samples[i].Timestamp < minMs {
 			i++
 		}
-		if len(ts.Samples[i:]) > 0 {
-			out = append(out, prompb.TimeSeries{Labels: ts.Labels, Samples: ts.Samples[i:]})
-			n += len(ts.Samples) - i
+		if len(p.samples[i:]) > 0 {
+			out.pieces = append(out.pieces, piece{s: p.s, samples: p.samples[i:]})
+			out.n += len(p.samples) - i
 		}
 	}
-	return out, n
+	return out
 }
 
 // warnFailing logs a failed attempt: the first of a run of failures, then

@@ -296,3 +296,15 @@ func rewindReader(pqDir string, readNext uint64) (bool, error) {
 	}
 	return false, nil
 }
+
+// backlog is the number of samples queued and not yet taken by the
+// sender.
+func (q *queue) backlog() int64 {
+	q.hmu.Lock()
+	next := q.next
+	q.hmu.Unlock()
+	q.rmu.Lock()
+	read := q.readNext
+	q.rmu.Unlock()
+	return int64(next - min(read, next))
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -98,21 +99,23 @@ func (sd *sender) run(ctx context.Context) {
 			done = held.done
 		}
 		sd.log.Info("resending what was in flight", "samples", r.samples, "requests_delivered_before", len(done))
-		if !sd.deliver(ctx, r, done) {
+		if !sd.deliver(ctx, r, done, false) {
 			return
 		}
 	}
 	var buf []byte
+	var p pacer
+	limit := sd.s.capacity * sd.s.maxShards
 	for {
 		block, ok := sd.q.read(ctx, buf, -1)
 		if !ok {
 			return
 		}
+		start := time.Now()
 		r := newRound(sd.s, sd.cache)
 		sd.addBlock(r, block)
 		buf = block
-		limit := sd.s.capacity * sd.s.maxShards
-		deadline := time.Now().Add(sd.s.batchSendDeadline)
+		deadline := start.Add(sd.s.batchSendDeadline)
 		for r.samples+r.filtered < limit {
 			block, ok := sd.q.read(ctx, buf, max(time.Until(deadline), 0))
 			if !ok {
@@ -121,7 +124,12 @@ func (sd *sender) run(ctx context.Context) {
 			sd.addBlock(r, block)
 			buf = block
 		}
-		if ctx.Err() != nil || !sd.deliver(ctx, r, nil) {
+		now := time.Now()
+		paced := p.next(r.samples+r.filtered >= limit, sd.q.backlog(), now)
+		if paced && !rest(ctx, now.Sub(start)) {
+			return
+		}
+		if ctx.Err() != nil || !sd.deliver(ctx, r, nil, paced) {
 			return
 		}
 	}
@@ -134,24 +142,43 @@ func (sd *sender) addBlock(r *round, block []byte) {
 }
 
 // deliver sends the round's requests, skipping those in done, and records
-// the round as delivered. It returns false when ctx ended it first.
-func (sd *sender) deliver(ctx context.Context, r *round, done map[uint32]bool) bool {
+// the round as delivered. Each of the round's shards is a list of
+// requests sent in order; as many shards are sent at once as the round
+// has, or min_shards when paced (see pace.go). It returns false when ctx
+// ended it first.
+func (sd *sender) deliver(ctx context.Context, r *round, done map[uint32]bool, paced bool) bool {
 	sd.st.filtered.Add(r.filtered)
 	shards := r.shards()
-	sd.st.setShards(len(shards))
+	workers := len(shards)
+	if paced {
+		workers = min(workers, sd.s.minShards)
+	}
+	sd.st.setShards(workers)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for _, list := range shards {
+	for range workers {
 		wg.Go(func() {
 			var enc encoder
-			for _, req := range list {
-				if done[req.index] {
-					continue
-				}
-				if !sd.send(ctx, req, &enc) {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(shards)) {
 					return
 				}
-				if err := sd.q.inflight.markDone(req.index, sd.fp); err != nil {
-					sd.log.Warn("cannot record a delivered request", "err", err)
+				for _, req := range shards[i] {
+					if done[req.index] {
+						continue
+					}
+					start := time.Now()
+					ok, waited := sd.send(ctx, req, &enc)
+					if !ok {
+						return
+					}
+					if err := sd.q.inflight.markDone(req.index, sd.fp); err != nil {
+						sd.log.Warn("cannot record a delivered request", "err", err)
+					}
+					if paced && !rest(ctx, time.Since(start)-waited) {
+						return
+					}
 				}
 			}
 		})
@@ -168,14 +195,14 @@ func (sd *sender) deliver(ctx context.Context, r *round, done map[uint32]bool) b
 
 // send delivers one request, retrying with backoff on network errors, 5xx
 // and 429, and dropping it (counted) on another answer. enc encodes it;
-// false means ctx ended it.
-func (sd *sender) send(ctx context.Context, req request, enc *encoder) bool {
+// false means ctx ended it. waited is the time spent between attempts.
+func (sd *sender) send(ctx context.Context, req request, enc *encoder) (ok bool, waited time.Duration) {
 	if limit := sd.s.sampleAgeLimit; limit > 0 {
 		n := req.n
 		req = dropOlder(req, time.Now().Add(-limit).UnixMilli())
 		sd.st.drop(reasonTooOld, n-req.n)
 		if req.n == 0 {
-			return true
+			return true, waited
 		}
 	}
 	n := req.n
@@ -189,13 +216,13 @@ func (sd *sender) send(ctx context.Context, req request, enc *encoder) bool {
 	for attempt := 1; ; attempt++ {
 		status, retryAfter, msg, err := sd.post(ctx, body)
 		if ctx.Err() != nil {
-			return false
+			return false, waited
 		}
 		switch {
 		case err == nil && status/100 == 2:
 			sd.st.delivered(n, newest)
 			sd.recovered()
-			return true
+			return true, waited
 		case err == nil && status != http.StatusTooManyRequests && status/100 != 5:
 			// The remote will never take it: retrying would block the
 			// queue behind it for ever.
@@ -203,7 +230,7 @@ func (sd *sender) send(ctx context.Context, req request, enc *encoder) bool {
 			sd.st.drop(reasonRejected, n)
 			sd.st.failed(err)
 			sd.log.Warn("the remote rejected a request; its samples are dropped", "samples", n, "err", err)
-			return true
+			return true, waited
 		case err == nil:
 			err = fmt.Errorf("%s answered %d: %s", redactURL(sd.s.url), status, msg)
 		}
@@ -218,9 +245,10 @@ func (sd *sender) send(ctx context.Context, req request, enc *encoder) bool {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return false
+			return false, waited
 		case <-t.C:
 		}
+		waited += wait
 		backoff = min(2*backoff, sd.s.maxBackoff)
 	}
 }

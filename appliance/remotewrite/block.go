@@ -28,10 +28,15 @@ const (
 // appendBlock appends the block of batch b, whose first sample has
 // sequence number seq, to dst.
 func appendBlock(dst []byte, seq uint64, b storage.Batch) []byte {
+	return append(appendBlockHeader(dst, seq, b.Len()), b.Encoded()...)
+}
+
+// appendBlockHeader appends the header of a block of n samples, the first
+// with sequence number seq, to dst; the batch's encoding follows it.
+func appendBlockHeader(dst []byte, seq uint64, n int) []byte {
 	dst = append(dst, blockVersion)
 	dst = binary.BigEndian.AppendUint64(dst, seq)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(b.Len()))
-	return append(dst, b.Encoded()...)
+	return binary.BigEndian.AppendUint32(dst, uint32(n))
 }
 
 // blockHeader is the sequence number and sample count of a block.

@@ -23,7 +23,6 @@ type journal struct {
 	n    uint64 // the number of the file being written
 	f    *os.File
 	size int64
-	buf  []byte
 }
 
 const journalPrefix = "journal-"
@@ -105,15 +104,15 @@ func createJournal(dir string, n, next uint64) (*journal, error) {
 	return &journal{dir: dir, n: n, f: f, size: int64(len(data))}, nil
 }
 
-// append writes block as one record. On error the file is cut back to
-// what it held, so that a torn record hides no later one.
-func (j *journal) append(block []byte) error {
-	j.buf = appendRecord(j.buf[:0], kindBlock, block)
-	if _, err := j.f.Write(j.buf); err != nil {
+// write appends rec, a whole record (appendRecord), with one write call.
+// On error the file is cut back to what it held, so that a torn record
+// hides no later one.
+func (j *journal) write(rec []byte) error {
+	if _, err := j.f.Write(rec); err != nil {
 		_ = j.f.Truncate(j.size)
 		return fmt.Errorf("cannot write the remote write journal %s: %w", j.f.Name(), err)
 	}
-	j.size += int64(len(j.buf))
+	j.size += int64(len(rec))
 	return nil
 }
 

@@ -200,8 +200,12 @@ func (q *queue) write(b storage.Batch) {
 // writeBlockLocked appends the block of b to the journal and the list
 // for the mover. q.hmu is held.
 func (q *queue) writeBlockLocked(b storage.Batch) {
-	block := appendBlock(make([]byte, 0, blockHeaderSize+len(b.Encoded())), q.next, b)
-	if err := q.journal.append(block); err != nil {
+	// One allocation and one copy of the batch: the journal record, whose
+	// body is the block the mover then writes to the persistent queue.
+	rec := make([]byte, 0, recordHeaderSize+1+blockHeaderSize+len(b.Encoded()))
+	rec = appendRecord(rec, kindBlock, appendBlockHeader(make([]byte, 0, blockHeaderSize), q.next, b.Len()), b.Encoded())
+	block := rec[recordHeaderSize+1:]
+	if err := q.journal.write(rec); err != nil {
 		q.st.Load().drop(reasonWriteError, b.Len())
 		q.warn("cannot write the remote write journal; dropped samples", err)
 		return

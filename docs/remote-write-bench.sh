@@ -16,6 +16,9 @@
 #   live    remote_write to a running VictoriaMetrics while ingesting
 #           (Vigil, the sender and VictoriaMetrics share the cores)
 # The three alternate ROUNDS times (2); the ratios are of the medians.
+# With PROFILE_DIR set, each live run also takes a CPU profile of Vigil
+# over its first PROFILE_SECONDS (20) into PROFILE_DIR/live-N.pprof
+# (go tool pprof -top PROFILE_DIR/live-1.pprof).
 # Prints one RWBENCH line per figure. Needs go, curl, jq, du, python3.
 set -euo pipefail
 
@@ -61,7 +64,7 @@ start_vigil() {
   "$WORK/vigil" "${args[@]}" >"$WORK/vigil-$1.out" 2>"$WORK/vigil-$1.err" &
   VIGIL_PID=$!
   PIDS+=("$VIGIL_PID")
-  until VIGIL_URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/vigil-$1.out" | head -1) && [[ -n $VIGIL_URL ]]; do sleep 0.1; done
+  until VIGIL_URL=$(grep -so 'http://127.0.0.1:[0-9]*' "$WORK/vigil-$1.out" | head -1) && [[ -n $VIGIL_URL ]]; do sleep 0.1; done
   until curl -fsS -o /dev/null "$VIGIL_URL/-/ready" 2>/dev/null; do sleep 0.1; done
 }
 stop_vigil() { kill "$VIGIL_PID"; wait "$VIGIL_PID" 2>/dev/null || true; }
@@ -85,10 +88,12 @@ wait_sent() { while (( $(sent) < SAMPLES )); do sleep 0.1; done; }
 # wait_first_sent: until something was delivered (the sender retries a
 # remote that was down with a backoff of up to queue_config's max_backoff).
 wait_first_sent() { while (( $(sent) == 0 )); do sleep 0.05; done; }
-# vm_count: the samples of the workload VictoriaMetrics holds.
+# vm_count: the samples of the workload VictoriaMetrics holds. Vigil's
+# built-in alerting rules fire on the workload and store ALERTS series
+# with job="panic-api" (sent too): they are not counted.
 vm_count() {
   curl -fsS "$VM_URL/internal/force_flush" >/dev/null
-  curl -fsS "$VM_URL/api/v1/query" --data-urlencode 'query=sum(count_over_time({job="panic-api"}[100d]))' |
+  curl -fsS "$VM_URL/api/v1/query" --data-urlencode 'query=sum(count_over_time({job="panic-api",__name__!~"ALERTS|ALERTS_FOR_STATE"}[100d]))' |
     jq -r '.data.result[0].value[1] // 0'
 }
 
@@ -127,12 +132,15 @@ run_queued() {
   QUEUE_BYTES=$(du -sb "$VIGIL_DATA/remote-write" | cut -f1)
   emit "queue_bytes_per_sample[$1]" "$(awk -v b="$QUEUE_BYTES" -v n="$SAMPLES" 'BEGIN{printf "%.1f", b/n}')"
   start_vm "queued-$1"
-  local t0 t1 s0
+  local t0 t1 s0 d0
   wait_first_sent
   t0=$(now_s)
   s0=$(sent)
+  d0=$(cpu_s "$VIGIL_PID")
   wait_sent
   t1=$(now_s)
+  # What sending costs Vigil alone: nothing else runs in it meanwhile.
+  emit "drain_vigil_cpu_seconds_per_million[$1]" "$(awk -v a="$d0" -v b="$(cpu_s "$VIGIL_PID")" -v n="$SAMPLES" -v s="$s0" 'BEGIN{printf "%.2f", (b-a)/((n-s)/1e6)}')"
   emit "drain_samples_per_sec[$1]" "$(awk -v n="$SAMPLES" -v s="$s0" -v a="$t0" -v b="$t1" 'BEGIN{printf "%d", (n-s)/(b-a)}')"
   emit "drain_seconds[$1]" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')"
   emit "queued_vm_samples[$1]" "$(vm_count)"
@@ -149,6 +157,12 @@ run_live() {
   t0=$(now_s)
   c0=$(cpu_s "$VIGIL_PID")
   v0=$(cpu_s "$VM_PID")
+  local prof=""
+  if [[ -n ${PROFILE_DIR:-} ]]; then
+    mkdir -p "$PROFILE_DIR"
+    curl -fsS -o "$PROFILE_DIR/live-$1.pprof" "$VIGIL_URL/debug/pprof/profile?seconds=${PROFILE_SECONDS:-20}" &
+    prof=$!
+  fi
   ingest "live-$1"
   emit "live_ingest_samples_per_sec[$1]" "$RATE"
   emit "live_vigil_cpu_seconds[$1]" "$(awk -v a="$c0" -v b="$(cpu_s "$VIGIL_PID")" 'BEGIN{printf "%.1f", b-a}')"
@@ -156,6 +170,8 @@ run_live() {
   LIVE+=("$RATE")
   wait_sent
   t1=$(now_s)
+  emit "live_vigil_cpu_seconds_to_delivery[$1]" "$(awk -v a="$c0" -v b="$(cpu_s "$VIGIL_PID")" 'BEGIN{printf "%.1f", b-a}')"
+  [[ -z $prof ]] || wait "$prof" || log "live $1: no CPU profile"
   emit "live_delivered_after_ingest_seconds[$1]" "$(awk -v a="$t0" -v b="$t1" -v s="$SECONDS_" 'BEGIN{printf "%.1f", (b-a)-s}')"
   emit "live_end_to_end_samples_per_sec[$1]" "$(awk -v n="$SAMPLES" -v a="$t0" -v b="$t1" 'BEGIN{printf "%d", n/(b-a)}')"
   emit "live_vm_samples[$1]" "$(vm_count)"

@@ -28,7 +28,7 @@ const (
 	tagLabelName              = 1<<3 | 2 // Label.name: string
 	tagLabelValue             = 2<<3 | 2 // Label.value: string
 	tagSampleValue            = 1<<3 | 1 // Sample.value: double
-	tagSampleTimestamp        = 2<<3 | 0 // Sample.timestamp: int64
+	tagSampleTimestamp        = 2 << 3   // Sample.timestamp: int64 (wire type 0, varint)
 )
 
 // encode returns the body of req, valid until the next call.

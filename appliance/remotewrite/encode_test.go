@@ -129,7 +129,7 @@ func TestEncodeMatchesPrompb(t *testing.T) {
 		req.n += len(samples)
 		ts := vmprompb.TimeSeries{Labels: ls}
 		for _, s := range samples {
-			ts.Samples = append(ts.Samples, vmprompb.Sample{Timestamp: s.Timestamp, Value: s.Value})
+			ts.Samples = append(ts.Samples, vmprompb.Sample(s))
 		}
 		want.Timeseries = append(want.Timeseries, ts)
 	}

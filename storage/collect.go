@@ -24,6 +24,8 @@ type collectScratch struct {
 	missed    []parsedName
 	byHash    map[uint64]int
 	batches   [3]nameBatch
+	keys      []nameKey           // lookUp's, of one batch
+	hit       [nameBatchSize]bool // ...
 }
 
 var collectPool = sync.Pool{New: func() any { return &collectScratch{byHash: map[uint64]int{}} }}
@@ -171,24 +173,33 @@ func (sc *collectScratch) scan(ctx context.Context, sr *vmstorage.Search, refs *
 // lookUp appends the labels of the batch's series to sc.parsed, from lc
 // where it has them; the others are left for parseMissing.
 func (sc *collectScratch) lookUp(b *nameBatch, lc *labelCache) {
+	first := len(sc.parsed)
+	sc.parsed = slices.Grow(sc.parsed, len(b.ends))[:first+len(b.ends)]
+	got := sc.parsed[first:]
+	clear(got)
+	clear(sc.hit[:])
+	sc.keys = sc.keys[:0]
+	if lc != nil {
+		start := 0
+		for _, end := range b.ends {
+			sc.keys = append(sc.keys, lc.key(b.names[start:end]))
+			start = end
+		}
+		lc.getAll(sc.keys, got, sc.hit[:len(got)])
+	}
 	start := 0
-	for _, end := range b.ends {
+	for i, end := range b.ends {
 		name := b.names[start:end]
 		start = end
-		var p parsedName
-		hit := false
+		if sc.hit[i] {
+			continue
+		}
 		if lc != nil {
-			k := lc.key(name)
-			if p, hit = lc.get(k); !hit {
-				sc.missKeys = append(sc.missKeys, k)
-			}
+			sc.missKeys = append(sc.missKeys, sc.keys[i])
 		}
-		if !hit {
-			sc.missIdx = append(sc.missIdx, len(sc.parsed))
-			sc.missOff = append(sc.missOff, len(sc.missBuf))
-			sc.missBuf = append(sc.missBuf, name...)
-		}
-		sc.parsed = append(sc.parsed, p)
+		sc.missIdx = append(sc.missIdx, first+i)
+		sc.missOff = append(sc.missOff, len(sc.missBuf))
+		sc.missBuf = append(sc.missBuf, name...)
 	}
 }
 

@@ -90,21 +90,25 @@ func (c *labelCache) key(name []byte) nameKey {
 	return nameKey{h1: xxhash.Sum64(name), h2: maphash.Bytes(c.seed, name)}
 }
 
-// get returns the labels of the name whose key is k, if cached.
-func (c *labelCache) get(k nameKey) (parsedName, bool) {
+// getAll sets out[i] and ok[i] to the labels of the name whose key is
+// keys[i] and whether the cache had them, under one hold of the lock.
+func (c *labelCache) getAll(keys []nameKey, out []parsedName, ok []bool) {
+	hits := 0
 	c.mu.Lock()
-	p, ok := c.getLocked(k)
-	c.mu.Unlock()
-	if ok {
-		c.hits.Add(1)
-	} else {
-		c.misses.Add(1)
+	for i, k := range keys {
+		out[i], ok[i] = c.getLocked(k)
+		if ok[i] {
+			hits++
+		}
 	}
-	return p, ok
+	c.mu.Unlock()
+	c.hits.Add(uint64(hits))
+	c.misses.Add(uint64(len(keys) - hits))
 }
 
 // putBatch is how many entries putAll adds under one hold of the lock, so
-// that a large Select does not hold up the others for long.
+// that a large Select does not hold up the others for long. (getAll is
+// given nameBatchSize keys at a time.)
 const putBatch = 1024
 
 // putAll adds ps[i] under keys[i].

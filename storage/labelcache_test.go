@@ -148,14 +148,16 @@ func resolve(c *labelCache, names [][]byte) ([]parsedName, error) {
 	var missKeys []nameKey
 	var missNames [][]byte
 	var missIdx []int
+	keys := make([]nameKey, len(names))
 	for i, name := range names {
-		k := c.key(name)
-		p, ok := c.get(k)
-		if ok {
-			out[i] = p
-			continue
+		keys[i] = c.key(name)
+	}
+	hit := make([]bool, len(names))
+	c.getAll(keys, out, hit)
+	for i, name := range names {
+		if !hit[i] {
+			missKeys, missNames, missIdx = append(missKeys, keys[i]), append(missNames, name), append(missIdx, i)
 		}
-		missKeys, missNames, missIdx = append(missKeys, k), append(missNames, name), append(missIdx, i)
 	}
 	missed, err := parseSeriesNames(missNames)
 	if err != nil {
@@ -302,6 +304,14 @@ func TestCollectPipelined(t *testing.T) {
 	if err := ss.Err(); err == nil {
 		t.Fatal("a cancelled Select did not fail")
 	}
+}
+
+// get looks one key up.
+func (c *labelCache) get(k nameKey) (parsedName, bool) {
+	var p [1]parsedName
+	var ok [1]bool
+	c.getAll([]nameKey{k}, p[:], ok[:])
+	return p[0], ok[0]
 }
 
 // TestLabelCacheSharedSlot: names whose first hashes collide take turns

@@ -34,7 +34,6 @@ const pacedRest = 2
 type pacer struct {
 	behindSince time.Time // when the first full round of a run of full rounds was built
 	lastBacklog int64     // the queue's backlog after the previous full round
-	paced       bool
 }
 
 // next decides for a round just built: full tells whether it stopped at
@@ -50,13 +49,11 @@ func (p *pacer) next(full bool, backlog int64, now time.Time) bool {
 		// was taken, which is what a burst of ingestion does.
 		p.behindSince = now
 		p.lastBacklog = backlog
-		p.paced = true
 		return true
 	}
 	growing := backlog > p.lastBacklog
 	p.lastBacklog = backlog
-	p.paced = growing && now.Sub(p.behindSince) < catchUpAfter
-	return p.paced
+	return growing && now.Sub(p.behindSince) < catchUpAfter
 }
 
 // maxRest bounds one rest: a step slowed down by something else than

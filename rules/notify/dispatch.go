@@ -197,8 +197,8 @@ func (d *Dispatcher) ApplyConfig(c *Config) error {
 	old := d.groups
 	d.groups = map[string]*aggrGroup{}
 	now := d.opts.Now()
-	for _, a := range d.alerts {
-		d.insertLocked(a, now)
+	for fp, a := range d.alerts {
+		d.insertLocked(fp, a, now)
 	}
 	for k, g := range d.groups { // a group that existed keeps its schedule
 		if o, ok := old[k]; ok {
@@ -230,22 +230,33 @@ func (d *Dispatcher) Put(alerts ...*Alert) {
 			a.EndsAt, a.Timeout = now.Add(d.cfg.ResolveTimeout()), true
 		}
 		fp := a.Fingerprint()
-		if old, ok := d.alerts[fp]; ok && !old.Resolved(now) && old.StartsAt.Before(a.StartsAt) {
+		old, ok := d.alerts[fp]
+		if ok && !old.Resolved(now) && old.StartsAt.Before(a.StartsAt) {
 			a.StartsAt = old.StartsAt // the same firing alert sent again
 		}
 		d.alerts[fp] = &a
-		d.markAlertLocked(fp)
-		d.insertLocked(&a, now)
+		if !ok || !sameContent(old, &a) {
+			// An alert sent again as it was differs only in UpdatedAt,
+			// which a restart need not keep: it is not saved again.
+			d.markAlertLocked(fp)
+		}
+		d.insertLocked(fp, &a, now)
 	}
 }
 
-func (d *Dispatcher) insertLocked(a *Alert, now time.Time) {
+// sameContent says whether a and b differ at most in UpdatedAt; their
+// labels are the same (they have the same fingerprint).
+func sameContent(a, b *Alert) bool {
+	return a.StartsAt.Equal(b.StartsAt) && a.EndsAt.Equal(b.EndsAt) && a.Timeout == b.Timeout &&
+		a.GeneratorURL == b.GeneratorURL && a.Annotations.Equal(b.Annotations)
+}
+
+func (d *Dispatcher) insertLocked(fp model.Fingerprint, a *Alert, now time.Time) {
 	for _, r := range d.route.Match(a.Labels) {
-		gl := r.groupLabels(a.Labels)
-		key := r.Key() + ":" + gl.String()
+		key := r.groupKey(a.Labels)
 		g, ok := d.groups[key]
 		if !ok {
-			g = &aggrGroup{key: key, route: r, labels: gl, alerts: map[model.Fingerprint]*Alert{}, next: now.Add(r.GroupWait)}
+			g = &aggrGroup{key: key, route: r, labels: r.groupLabels(a.Labels), alerts: map[model.Fingerprint]*Alert{}, next: now.Add(r.GroupWait)}
 			if a.StartsAt.Add(r.GroupWait).Before(now) {
 				// A group whose first alert has fired for longer than
 				// group_wait flushes at once, as in Alertmanager.
@@ -254,7 +265,7 @@ func (d *Dispatcher) insertLocked(a *Alert, now time.Time) {
 			d.groups[key] = g
 			d.markGroupLocked(key)
 		}
-		g.alerts[a.Fingerprint()] = a
+		g.alerts[fp] = a
 	}
 }
 

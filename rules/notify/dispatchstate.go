@@ -1,10 +1,11 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -16,17 +17,18 @@ import (
 // restart resumes each group where it was: an alert posted once (by a
 // Prometheus that will not send it again) is still there, a resolution
 // that was due is still sent, and a group flushes on its schedule rather
-// than group_wait after the start. Every change is written before Put
-// returns (and so before /api/v2/alerts answers), in one transaction per
-// call.
+// than group_wait after the start. What changed is written in one
+// transaction after each tick (tickEvery) by Run's saver, which takes
+// every change since the last save, and once more when Run ends: a clean
+// stop loses nothing, a crash at most the changes of the last tick.
 
 const (
-	alertsBucket = "notify_alerts" // fingerprint (8 bytes, big endian) → Alert JSON
-	groupsBucket = "notify_groups" // group key → groupRecord JSON
+	alertsBucket = "notify_alerts" // fingerprint (8 bytes, big endian) → alert (alertcodec.go)
+	groupsBucket = "notify_groups" // group key → next flush time (alertcodec.go)
 )
 
-// groupRecord is the part of an aggregation group that is not derived
-// from its alerts and the routing tree.
+// groupRecord is the JSON of a group's next flush time in the files of
+// Vigil versions before the binary encoding.
 type groupRecord struct {
 	Next time.Time `json:"next"` // when it flushes next
 }
@@ -60,8 +62,8 @@ func (s *dispatchStore) load() (map[model.Fingerprint]*Alert, map[string]time.Ti
 			return err
 		}
 		err = ab.ForEach(func(k, v []byte) error {
-			a := &Alert{}
-			if err := json.Unmarshal(v, a); err != nil {
+			a, err := decodeAlert(v)
+			if err != nil {
 				return fmt.Errorf("alert %x: %w", k, err)
 			}
 			alerts[a.Fingerprint()] = a
@@ -71,11 +73,11 @@ func (s *dispatchStore) load() (map[model.Fingerprint]*Alert, map[string]time.Ti
 			return err
 		}
 		return gb.ForEach(func(k, v []byte) error {
-			var g groupRecord
-			if err := json.Unmarshal(v, &g); err != nil {
+			next, err := decodeGroupRecord(v)
+			if err != nil {
 				return fmt.Errorf("group %q: %w", k, err)
 			}
-			timers[string(k)] = g.Next
+			timers[string(k)] = next
 			return nil
 		})
 	})
@@ -85,38 +87,56 @@ func (s *dispatchStore) load() (map[model.Fingerprint]*Alert, map[string]time.Ti
 	return alerts, timers, nil
 }
 
-// save writes b in one transaction.
+// save writes b in one transaction. The values are encoded before it
+// starts, so that bbolt's writer lock, which the notification log's
+// writes wait for, is held only for the puts; the keys are put in order,
+// so that each leaf page of the bucket is walked to once.
 func (s *dispatchStore) save(b stateBatch) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		ab, gb := tx.Bucket([]byte(alertsBucket)), tx.Bucket([]byte(groupsBucket))
-		for fp, a := range b.alerts {
-			if a == nil {
-				if err := ab.Delete(fpKey(fp)); err != nil {
-					return err
-				}
-				continue
-			}
-			v, err := json.Marshal(a)
-			if err != nil {
-				return err
-			}
-			if err := ab.Put(fpKey(fp), v); err != nil {
-				return err
-			}
+	type put struct {
+		key      []byte
+		from, to int // the value in buf; from == to deletes
+	}
+	alerts := make([]put, 0, len(b.alerts))
+	var buf []byte
+	for fp, a := range b.alerts {
+		p := put{key: fpKey(fp), from: len(buf)}
+		if a != nil {
+			buf = appendAlert(buf, a)
 		}
-		for key, next := range b.groups {
-			if next.IsZero() {
-				if err := gb.Delete([]byte(key)); err != nil {
-					return err
-				}
-				continue
+		p.to = len(buf)
+		alerts = append(alerts, p)
+	}
+	groups := make([]put, 0, len(b.groups))
+	for key, next := range b.groups {
+		p := put{key: []byte(key), from: len(buf)}
+		if !next.IsZero() {
+			buf = appendGroupRecord(buf, next)
+		}
+		p.to = len(buf)
+		groups = append(groups, p)
+	}
+	byKey := func(a, b put) int { return bytes.Compare(a.key, b.key) }
+	slices.SortFunc(alerts, byKey)
+	slices.SortFunc(groups, byKey)
+	write := func(bk *bbolt.Bucket, puts []put) error {
+		for _, p := range puts {
+			var err error
+			if p.from == p.to {
+				err = bk.Delete(p.key)
+			} else {
+				err = bk.Put(p.key, buf[p.from:p.to:p.to])
 			}
-			v, _ := json.Marshal(groupRecord{Next: next})
-			if err := gb.Put([]byte(key), v); err != nil {
+			if err != nil {
 				return err
 			}
 		}
 		return nil
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		if err := write(tx.Bucket([]byte(alertsBucket)), alerts); err != nil {
+			return err
+		}
+		return write(tx.Bucket([]byte(groupsBucket)), groups)
 	})
 }
 

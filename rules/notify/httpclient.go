@@ -10,6 +10,10 @@ import (
 	"os"
 )
 
+// maxIdleConnsPerHost is how many idle connections a receiver keeps to
+// one host (Alertmanager keeps up to 1,000).
+const maxIdleConnsPerHost = 100
+
 // newHTTPClient builds the client of a webhook, Slack or PagerDuty
 // receiver from its http_config: TLS (CA, client certificate, server name,
 // minimum version, skipping verification), proxy, redirects and HTTP/2.
@@ -17,6 +21,10 @@ import (
 // used is an error, so a receiver never runs with less than it was told.
 func newHTTPClient(h *HTTPConfig) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// The groups of a receiver flush at the same tick, each with its own
+	// request: keep a connection for each rather than Go's default of 2
+	// per host, which has the others dial again every flush.
+	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	client := &http.Client{Transport: tr}
 	if h == nil {
 		return client, nil

@@ -82,7 +82,12 @@ func (l *nflog) put(key string, e logEntry) error {
 		return nil
 	}
 	v, _ := json.Marshal(e)
-	return l.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(nflogBucket)).Put([]byte(key), v) })
+	// The flushes of a tick put their entries at about the same time:
+	// Batch writes them in one transaction, one fsync rather than one
+	// each, and returns once that is on disk. The put is idempotent, as
+	// Batch wants, and a group's entries are put one flush at a time, in
+	// order.
+	return l.db.Batch(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(nflogBucket)).Put([]byte(key), v) })
 }
 
 func isSubset(set, of []uint64) bool {

@@ -2,6 +2,8 @@ package notify
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +26,8 @@ type Route struct {
 	ActiveIntervals []string
 	Routes          []*Route
 
-	key string // the matchers from the root, as Alertmanager writes them
+	key     string            // the matchers from the root, as Alertmanager writes them
+	groupBy []model.LabelName // GroupBy's names in order, for groupKey
 }
 
 // NewRoute builds the tree of a validated config's route.
@@ -58,6 +61,12 @@ func NewRoute(c *RouteConfig, parent *Route) *Route {
 	if c.RepeatInterval != nil {
 		r.RepeatInterval = time.Duration(*c.RepeatInterval)
 	}
+	for l := range r.GroupBy {
+		if l != "..." {
+			r.groupBy = append(r.groupBy, l)
+		}
+	}
+	slices.Sort(r.groupBy)
 	r.Continue = c.Continue
 	r.MuteIntervals, r.ActiveIntervals = c.MuteTimeIntervals, c.ActiveTimeIntervals
 	r.Matchers, _ = compileMatchers(c.Match, c.MatchRE, c.Matchers) // validated
@@ -126,4 +135,29 @@ func (r *Route) groupLabels(ls model.LabelSet) model.LabelSet {
 		}
 	}
 	return out
+}
+
+// groupKey identifies the group of ls under r: the route's key, ':' and
+// the group labels as model.LabelSet's String writes them. It is built
+// without the labels' map, which only a new group needs.
+func (r *Route) groupKey(ls model.LabelSet) string {
+	if r.GroupByAll {
+		return r.key + ":" + ls.String()
+	}
+	var buf [256]byte // on the stack unless the key is longer
+	b := append(append(buf[:0], r.key...), ":{"...)
+	first := true
+	for _, l := range r.groupBy {
+		v, ok := ls[l]
+		if !ok {
+			continue
+		}
+		if !first {
+			b = append(b, ", "...)
+		}
+		first = false
+		b = append(append(b, l...), '=')
+		b = strconv.AppendQuote(b, string(v))
+	}
+	return string(append(b, '}'))
 }

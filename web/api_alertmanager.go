@@ -186,23 +186,24 @@ func (s *Server) amGetAlerts(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-type amPostableAlert struct {
-	Labels       model.LabelSet `json:"labels"`
-	Annotations  model.LabelSet `json:"annotations"`
-	StartsAt     time.Time      `json:"startsAt"`
-	EndsAt       time.Time      `json:"endsAt"`
-	GeneratorURL string         `json:"generatorURL"`
-}
-
 // amPostAlerts takes alerts as Prometheus sends them to Alertmanager; an
 // invalid one fails the whole request with its index, as Alertmanager does.
 func (s *Server) amPostAlerts(c echo.Context) error {
-	var in []amPostableAlert
-	if err := json.NewDecoder(c.Request().Body).Decode(&in); err != nil {
-		return amError(c, http.StatusBadRequest, fmt.Errorf("cannot decode the alerts: %w", err))
+	bp := bodyPool.Get().(*[]byte)
+	defer putBody(bp)
+	body, err := readBody(c.Request(), (*bp)[:0], s.opts.MaxRequestBodyBytes)
+	*bp = body
+	if isBodyTooLarge(err) {
+		return err // a 413 saying what the limit is
 	}
-	out := make([]*notify.Alert, 0, len(in))
-	for i, a := range in {
+	if err != nil {
+		return amError(c, http.StatusBadRequest, fmt.Errorf("cannot read the alerts: %w", err))
+	}
+	alerts, err := decodeAMAlerts(body)
+	if err != nil {
+		return amError(c, http.StatusBadRequest, err)
+	}
+	for i, a := range alerts {
 		if len(a.Labels) == 0 {
 			return amError(c, http.StatusBadRequest, fmt.Errorf("alert %d: at least one label pair required", i))
 		}
@@ -212,9 +213,8 @@ func (s *Server) amPostAlerts(c echo.Context) error {
 		if !a.StartsAt.IsZero() && !a.EndsAt.IsZero() && a.EndsAt.Before(a.StartsAt) {
 			return amError(c, http.StatusBadRequest, fmt.Errorf("alert %d: start time must be before end time", i))
 		}
-		out = append(out, &notify.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL})
 	}
-	s.deps.Alertmanager.Put(out...)
+	s.deps.Alertmanager.Put(alerts...)
 	return c.NoContent(http.StatusOK)
 }
 

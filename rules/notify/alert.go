@@ -19,10 +19,21 @@ type Alert struct {
 	// Timeout says EndsAt was not given but set to arrival +
 	// resolve_timeout: the alert resolves unless it is sent again.
 	Timeout bool
+
+	// fp is the labels' fingerprint, set when the dispatcher takes the
+	// alert (its alerts are never modified after), 0 until then: a
+	// flush needs it several times for each alert, and hashing the
+	// sorted labels each time cost more than the rest of the flush.
+	fp model.Fingerprint
 }
 
 // Fingerprint identifies the alert by its labels.
-func (a *Alert) Fingerprint() model.Fingerprint { return a.Labels.Fingerprint() }
+func (a *Alert) Fingerprint() model.Fingerprint {
+	if a.fp != 0 {
+		return a.fp
+	}
+	return a.Labels.Fingerprint()
+}
 
 // Resolved says whether a is resolved at now.
 func (a *Alert) Resolved(now time.Time) bool { return !a.EndsAt.IsZero() && !a.EndsAt.After(now) }

@@ -229,7 +229,8 @@ func (d *Dispatcher) Put(alerts ...*Alert) {
 		if a.EndsAt.IsZero() {
 			a.EndsAt, a.Timeout = now.Add(d.cfg.ResolveTimeout()), true
 		}
-		fp := a.Fingerprint()
+		a.fp = a.Labels.Fingerprint()
+		fp := a.fp
 		old, ok := d.alerts[fp]
 		if ok && !old.Resolved(now) && old.StartsAt.Before(a.StartsAt) {
 			a.StartsAt = old.StartsAt // the same firing alert sent again
@@ -316,10 +317,13 @@ func (d *Dispatcher) inhibitIndexLocked(now time.Time) *inhibitIndex {
 // values of the rule's equal labels. An alert never inhibits itself.
 func (d *Dispatcher) inhibitedBy(ix *inhibitIndex, ls model.LabelSet) []string {
 	var by []string
-	fp := ls.Fingerprint()
+	var fp model.Fingerprint // computed at the first rule whose target matches
 	for i, r := range d.inhibit {
 		if !matches(r.target, ls) {
 			continue
+		}
+		if fp == 0 {
+			fp = ls.Fingerprint()
 		}
 		for _, sfp := range ix.sources[i][equalKey(ls, r.equal)] {
 			if sfp != fp {

@@ -66,7 +66,8 @@ func (s *dispatchStore) load() (map[model.Fingerprint]*Alert, map[string]time.Ti
 			if err != nil {
 				return fmt.Errorf("alert %x: %w", k, err)
 			}
-			alerts[a.Fingerprint()] = a
+			a.fp = a.Labels.Fingerprint()
+			alerts[a.fp] = a
 			return nil
 		})
 		if err != nil {

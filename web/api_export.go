@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	promstorage "github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+
+	"github.com/vigil-monitoring/vigil/internal/jsonstr"
 )
 
 // exportFlushBytes is how much of an export is buffered before it is
@@ -211,17 +213,17 @@ func (ew *exportWriter) fail(log *slog.Logger, err error) error {
 func appendExportLine(b []byte, ls labels.Labels, ts []int64, vs []float64) []byte {
 	b = append(b, `{"metric":{`...)
 	// The metric name first, as VictoriaMetrics writes it.
-	b = appendJSONString(b, model.MetricNameLabel)
+	b = jsonstr.Append(b, model.MetricNameLabel)
 	b = append(b, ':')
-	b = appendJSONString(b, ls.Get(model.MetricNameLabel))
+	b = jsonstr.Append(b, ls.Get(model.MetricNameLabel))
 	ls.Range(func(l labels.Label) {
 		if l.Name == model.MetricNameLabel {
 			return
 		}
 		b = append(b, ',')
-		b = appendJSONString(b, l.Name)
+		b = jsonstr.Append(b, l.Name)
 		b = append(b, ':')
-		b = appendJSONString(b, l.Value)
+		b = jsonstr.Append(b, l.Value)
 	})
 	b = append(b, `},"values":[`...)
 	for i, v := range vs {

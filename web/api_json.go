@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -14,6 +13,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/util/stats"
 	"github.com/valyala/bytebufferpool"
+
+	"github.com/vigil-monitoring/vigil/internal/jsonstr"
 )
 
 // This file writes query results as JSON by appending to a []byte, without
@@ -30,7 +31,7 @@ type queryData struct {
 
 func (d *queryData) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"resultType":`...)
-	b = appendJSONString(b, string(d.ResultType))
+	b = jsonstr.Append(b, string(d.ResultType))
 	b = append(b, `,"result":`...)
 	var err error
 	b, err = appendValue(b, d.Result)
@@ -66,7 +67,7 @@ func appendValue(b []byte, v parser.Value) ([]byte, error) {
 		b = append(b, '[')
 		b = appendJSONFloat(b, float64(v.T)/1000)
 		b = append(b, ',')
-		b = appendJSONString(b, v.V)
+		b = jsonstr.Append(b, v.V)
 		return append(b, ']'), nil
 	default:
 		enc, err := json.Marshal(v)
@@ -253,9 +254,9 @@ func appendLabels(b []byte, ls labels.Labels) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, l.Name)
+		b = jsonstr.Append(b, l.Name)
 		b = append(b, ':')
-		b = appendJSONString(b, l.Value)
+		b = jsonstr.Append(b, l.Value)
 	})
 	return append(b, '}')
 }
@@ -379,7 +380,7 @@ func appendStringArray(b []byte, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = jsonstr.Append(b, s)
 	}
 	return append(b, ']')
 }
@@ -396,69 +397,4 @@ func (l labelsList) appendJSON(b []byte) ([]byte, error) {
 		b = appendLabels(b, ls)
 	}
 	return append(b, ']'), nil
-}
-
-// jsonSafe tells the ASCII bytes that encoding/json writes as they are
-// (with HTML escaping, as Prometheus' jsoniter configuration has it).
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString writes s as a JSON string exactly as encoding/json does
-// with HTML escaping: <, > and & as \u003c..., invalid UTF-8 as \ufffd,
-// U+2028 and U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if jsonSafe[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

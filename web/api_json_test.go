@@ -19,19 +19,6 @@ import (
 	"github.com/valyala/bytebufferpool"
 )
 
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{
-		"", "plain", `quote " backslash \ slash /`, "<script>&amp;</script>",
-		"tab\tnewline\nreturn\rbell\a\b\f\x00\x1f\x7f", "ünïcödé ✓ 日本語", "line\u2028para\u2029end",
-		"invalid \xff\xfe utf-8 \xc3", "emoji 🚀",
-	} {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); string(got) != string(want) {
-			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
-		}
-	}
-}
-
 func TestAppendSampleValue(t *testing.T) {
 	for f, want := range map[float64]string{
 		0: `"0"`, 1: `"1"`, -2.5: `"-2.5"`, 0.1: `"0.1"`, 1.0 / 3: `"0.3333333333333333"`,

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/valyala/bytebufferpool"
+
+	"github.com/vigil-monitoring/vigil/internal/jsonstr"
 )
 
 // errorType is the class of an API error, spelled as Prometheus spells it in
@@ -222,9 +224,9 @@ func writeAPIError(c echo.Context, e *apiError) {
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
 	b := append(buf.B[:0], `{"status":"error","errorType":`...)
-	b = appendJSONString(b, string(e.typ))
+	b = jsonstr.Append(b, string(e.typ))
 	b = append(b, `,"error":`...)
-	b = appendJSONString(b, e.err.Error())
+	b = jsonstr.Append(b, e.err.Error())
 	b = append(b, '}')
 	buf.B = b
 	writeCompressed(c, e.status(), "application/json", b)

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -69,11 +68,10 @@ func (w *webhook) Notify(ctx context.Context, groupKey string, d *Data) error {
 		msg.Data, msg.TruncatedAlerts = &truncated, uint64(len(d.Alerts))-n
 	}
 	// Encoded as Alertmanager encodes it, with its final newline.
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(msg); err != nil {
-		return err
+	body, err := appendWebhookMessage(make([]byte, 0, 512+400*len(msg.Alerts)), &msg)
+	if err != nil {
+		return fmt.Errorf("cannot encode the notification: %w", err)
 	}
-	body := buf.Bytes()
 	u, err := readSecret(w.cfg.URL, w.cfg.URLFile)
 	if err != nil {
 		return fmt.Errorf("url_file: %w", err)

@@ -1,10 +1,12 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -58,4 +60,33 @@ func replaceFP(s, fp string) string {
 		}
 	}
 	return s
+}
+
+// The appended payload is byte for byte encoding/json's (Alertmanager's
+// encoder): escaping, sorted keys, nil and empty maps, zones, truncation.
+func TestWebhookPayloadAsEncodingJSON(t *testing.T) {
+	start := time.Date(2026, 11, 27, 12, 0, 0, 123456000, time.FixedZone("", -5*3600-30*60))
+	alerts := []*Alert{
+		{Labels: model.LabelSet{"alertname": "Down <&>", "job": "a\"\\\n\t\u2028", "zz": "\xff日本", "a_1": ""}, Annotations: model.LabelSet{"summary": "<b>x</b>"},
+			StartsAt: start, EndsAt: start.Add(time.Hour), GeneratorURL: "http://vigil/graph?g0.expr=a&b"},
+		{Labels: model.LabelSet{"alertname": "Down <&>", "job": "b"}, StartsAt: start.UTC(), EndsAt: start.Add(-time.Minute)},
+	}
+	for _, m := range []WebhookMessage{
+		{Data: templateData("team|pager", model.LabelSet{"alertname": "Down <&>"}, alerts, "http://vigil.example/?x=<", start), Version: "4", GroupKey: `{}/{team="x"}:{alertname="Down <&>"}`},
+		{Data: &Data{Receiver: "r", Status: "firing", RouteLabels: KV{}}, Version: "4", TruncatedAlerts: 18446744073709551615},
+		{Version: "4"},
+	} {
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendWebhookMessage(nil, &m)
+		if err != nil || string(got) != want.String() {
+			t.Errorf("appended (%v):\n%s\nencoding/json:\n%s", err, got, want.String())
+		}
+	}
+	bad := WebhookMessage{Data: &Data{Alerts: TemplateAlerts{{StartsAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}}}
+	if _, err := appendWebhookMessage(nil, &bad); err == nil {
+		t.Error("a time in year 10000 was encoded; encoding/json refuses it")
+	}
 }

@@ -117,6 +117,11 @@ func benchmarkAlertsPostToWebhook(b *testing.B, withDB bool) {
 		posted := time.Now()
 		for deliveredAlerts.Load() < alerts {
 			if time.Since(posted) > time.Minute {
+				// Stop the dispatcher first: the webhook's Close waits
+				// for the requests of its flushes.
+				cancel()
+				srv.Close()
+				<-ran
 				b.Fatalf("%d of %d alerts delivered after a minute", deliveredAlerts.Load(), alerts)
 			}
 			time.Sleep(time.Millisecond)

@@ -33,7 +33,7 @@ var (
 // amtool binaries (alertmanagerVersion), building them on first use into
 // os.UserCacheDir()/vigil-test-tools. The test is skipped, with the
 // reason, only if they cannot be built here (no Go module proxy).
-func alertmanagerTools(t *testing.T) (alertmanager, amtool string) {
+func alertmanagerTools(t testing.TB) (alertmanager, amtool string) {
 	t.Helper()
 	amToolsOnce.Do(func() { amToolsDir, amToolsReason = buildAlertmanagerTools() })
 	if amToolsReason != "" {
@@ -154,7 +154,7 @@ type realAlertmanager struct {
 // startAlertmanager runs the real Alertmanager on a free port of
 // 127.0.0.1 with the config text and args, clustering off, until the test
 // ends.
-func startAlertmanager(t *testing.T, bin, config string, args ...string) *realAlertmanager {
+func startAlertmanager(t testing.TB, bin, config string, args ...string) *realAlertmanager {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "alertmanager.yml")
@@ -192,7 +192,7 @@ func startAlertmanager(t *testing.T, bin, config string, args ...string) *realAl
 }
 
 // freeAddr returns a 127.0.0.1 address no one listens on now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -722,7 +722,7 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // processCPU returns the user and system CPU time of a process, from
 // /proc/PID/stat (in clock ticks of 1/100 s, USER_HZ on Linux).
-func processCPU(t *testing.T, pid int) time.Duration {
+func processCPU(t testing.TB, pid int) time.Duration {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

@@ -16,7 +16,8 @@ func TestShouldTrim(t *testing.T) {
 		{"quiet after a burst", Stats{Allocated: 1 << 30}, Stats{Allocated: 1<<30 + 1<<20, Free: 64 << 20, Live: 32 << 20, Objects: 32 << 20}, true},
 		{"garbage to collect", Stats{Allocated: 1 << 30}, Stats{Allocated: 1<<30 + 1<<20, Free: 1 << 20, Live: 32 << 20, Objects: 64 << 20}, true},
 		{"still allocating", Stats{Allocated: 1 << 30}, Stats{Allocated: 1<<30 + 256<<20, Free: 64 << 20, Live: 32 << 20, Objects: 32 << 20}, false},
-		{"little to return", Stats{Allocated: 1 << 30}, Stats{Allocated: 1 << 30, Free: 2 << 20, Live: 32 << 20, Objects: 36 << 20}, false},
+		{"little to return", Stats{Allocated: 1 << 30}, Stats{Allocated: 1 << 30, Free: 1 << 20, Live: 32 << 20, Objects: 34 << 20}, false},
+		{"a few MiB to return", Stats{Allocated: 1 << 30}, Stats{Allocated: 1 << 30, Free: 2 << 20, Live: 32 << 20, Objects: 36 << 20}, true},
 	} {
 		if got := ShouldTrim(c.prev, c.now); got != c.want {
 			t.Errorf("%s: ShouldTrim = %v, want %v", c.name, got, c.want)

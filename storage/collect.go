@@ -93,8 +93,13 @@ func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search, found in
 			free <- &sc.batches[i]
 		}
 		full := make(chan *nameBatch, len(sc.batches))
+		var panicked any
 		go func() {
 			defer close(full)
+			// The store panics on a corrupted part. On the caller's
+			// goroutine that fails the request, as before; on this one it
+			// would end the process.
+			defer func() { panicked = recover() }()
 			err = sc.scan(ctx, sr, &allRefs, func() *nameBatch {
 				b := <-free
 				b.reset()
@@ -104,6 +109,9 @@ func (ss *seriesSet) collect(ctx context.Context, sr *vmstorage.Search, found in
 		for b := range full {
 			sc.lookUp(b, lc)
 			free <- b
+		}
+		if panicked != nil {
+			panic(panicked)
 		}
 	}
 	if err != nil {

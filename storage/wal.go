@@ -368,7 +368,11 @@ func (w *wal) tick(now time.Time) {
 	}
 	if sealed > 0 && w.checkpoint != nil {
 		if err := w.checkpoint(); err != nil {
-			w.log.Warn("cannot write the store's in-memory rows to disk; the write-ahead log keeps them longer", "err", err)
+			// The store warns once when it turns read-only (the disk
+			// nearly full); saying so every 10 s would only fill the log.
+			if !errors.Is(err, ErrReadOnly) {
+				w.log.Warn("cannot write the store's in-memory rows to disk; the write-ahead log keeps them longer", "err", err)
+			}
 			sealed = 0
 		}
 	}

@@ -63,6 +63,8 @@ type Dispatcher struct {
 	// saveNow asks Run's saver for a save; saverRunning says there is one.
 	saveNow      chan struct{}
 	saverRunning atomic.Bool
+	// newGroup tells Run that Put created a group, which may be due now.
+	newGroup chan struct{}
 
 	// deliveries is how each integration's last notification went.
 	deliveries deliveries
@@ -95,7 +97,7 @@ func New(opts Options) (*Dispatcher, error) {
 		opts.SilenceRetention = 5 * 24 * time.Hour
 	}
 	d := &Dispatcher{opts: opts, alerts: map[model.Fingerprint]*Alert{}, groups: map[string]*aggrGroup{},
-		dirtyAlerts: map[model.Fingerprint]bool{}, dirtyGroups: map[string]bool{}, saveNow: make(chan struct{}, 1)}
+		dirtyAlerts: map[model.Fingerprint]bool{}, dirtyGroups: map[string]bool{}, saveNow: make(chan struct{}, 1), newGroup: make(chan struct{}, 1)}
 	var err error
 	if d.silences, err = NewSilences(opts.DB, opts.SilenceRetention, opts.Now); err != nil {
 		return nil, err
@@ -265,6 +267,10 @@ func (d *Dispatcher) insertLocked(fp model.Fingerprint, a *Alert, now time.Time)
 			}
 			d.groups[key] = g
 			d.markGroupLocked(key)
+			select { // Run looks at once whether it is due
+			case d.newGroup <- struct{}{}:
+			default:
+			}
 		}
 		g.alerts[fp] = a
 	}
@@ -342,28 +348,45 @@ func (d *Dispatcher) inhibitedLocked(ls model.LabelSet, now time.Time) []string 
 // in its own goroutine (Wait waits for them), forgets resolved alerts
 // that no group holds any more, and saves what changed since the last
 // tick. Run calls it every tickEvery.
-func (d *Dispatcher) Tick() {
+func (d *Dispatcher) Tick() { d.tick(true) }
+
+// tick is Tick; without full it only flushes the groups that are due,
+// and neither collects resolved alerts nor asks for a save (Run's ticks
+// between its full ones, at the groups' flush times). It returns the
+// earliest time after now a group is due, zero if none is.
+func (d *Dispatcher) tick(full bool) (nextDue time.Time) {
 	now := d.opts.Now()
 	d.mu.Lock()
-	defer d.saveAfterTick()
+	if full {
+		defer d.saveAfterTick()
+	} else {
+		defer d.mu.Unlock()
+	}
 	var ix *inhibitIndex // built when a group is due
 	for _, g := range d.groups {
-		if g.flushing || g.next.After(now) {
-			continue
+		if !g.flushing && !g.next.After(now) {
+			if ix == nil {
+				ix = d.inhibitIndexLocked(now)
+			}
+			g.flushing = true
+			g.next = now.Add(g.route.GroupInterval)
+			d.markGroupLocked(g.key)
+			job := d.prepareLocked(g, ix, now)
+			d.flushes.Add(1)
+			go func() {
+				defer d.flushes.Done()
+				sent := d.flush(job)
+				d.finish(g, job.reported, sent)
+			}()
 		}
-		if ix == nil {
-			ix = d.inhibitIndexLocked(now)
+		// A group still flushing past its next time is left to the next
+		// full tick rather than looked at again and again until then.
+		if g.next.After(now) && (nextDue.IsZero() || g.next.Before(nextDue)) {
+			nextDue = g.next
 		}
-		g.flushing = true
-		g.next = now.Add(g.route.GroupInterval)
-		d.markGroupLocked(g.key)
-		job := d.prepareLocked(g, ix, now)
-		d.flushes.Add(1)
-		go func() {
-			defer d.flushes.Done()
-			sent := d.flush(job)
-			d.finish(g, job.reported, sent)
-		}()
+	}
+	if !full {
+		return nextDue
 	}
 	for fp, a := range d.alerts {
 		if a.Resolved(now) && now.Sub(a.EndsAt) > ResolvedRetention && !d.inAnyGroupLocked(fp) {
@@ -371,6 +394,7 @@ func (d *Dispatcher) Tick() {
 			d.markAlertLocked(fp)
 		}
 	}
+	return nextDue
 }
 
 // ResolvedRetention is how long a resolved alert stays visible in the API
@@ -389,17 +413,24 @@ func (d *Dispatcher) inAnyGroupLocked(fp model.Fingerprint) bool {
 // Wait waits for the flushes Tick started.
 func (d *Dispatcher) Wait() { d.flushes.Wait() }
 
-// tickEvery is how often Run looks for due groups: a group flushes at
-// most this late.
+// tickEvery is how often Run ticks in full: it collects resolved alerts
+// and has what changed saved. Between those, it flushes each group when
+// it is due, at most minTickGap late.
 const tickEvery = 100 * time.Millisecond
 
-// Run ticks every tickEvery until ctx ends, then waits for the flushes
-// and saves the state.
+// minTickGap is the least time between two of Run's ticks: groups due
+// within it of each other flush together.
+const minTickGap = 10 * time.Millisecond
+
+// Run ticks until ctx ends, then waits for the flushes and saves the
+// state: in full every tickEvery, and in between when a group is due
+// (a group's timer, or a new group that Put created).
 func (d *Dispatcher) Run(ctx context.Context) {
-	t := time.NewTicker(tickEvery)
-	defer t.Stop()
+	timer := time.NewTimer(tickEvery)
+	defer timer.Stop()
 	saved := d.startSaver(ctx)
 	lastGC := time.Time{}
+	lastTick, lastFull := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -407,17 +438,29 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			<-saved
 			d.SaveState()
 			return
-		case <-t.C:
-			d.Tick()
-			if time.Since(lastGC) > time.Minute {
-				if err := d.silences.GC(); err != nil {
-					d.opts.Logger.Error("expired silences not removed", "err", err)
-				}
-				if err := d.log.gc(d.opts.Now()); err != nil {
-					d.opts.Logger.Error("notification log not trimmed", "err", err)
-				}
-				lastGC = time.Now()
+		case <-d.newGroup:
+			timer.Reset(max(minTickGap-time.Since(lastTick), 0))
+			continue
+		case <-timer.C:
+		}
+		lastTick = time.Now()
+		full := lastTick.Sub(lastFull) >= tickEvery-minTickGap
+		if full {
+			lastFull = lastTick
+		}
+		wait := tickEvery - time.Since(lastFull)
+		if next := d.tick(full); !next.IsZero() {
+			wait = min(wait, next.Sub(d.opts.Now()))
+		}
+		timer.Reset(max(wait, minTickGap))
+		if full && time.Since(lastGC) > time.Minute {
+			if err := d.silences.GC(); err != nil {
+				d.opts.Logger.Error("expired silences not removed", "err", err)
 			}
+			if err := d.log.gc(d.opts.Now()); err != nil {
+				d.opts.Logger.Error("notification log not trimmed", "err", err)
+			}
+			lastGC = time.Now()
 		}
 	}
 }

@@ -466,3 +466,32 @@ func TestDispatchResolvedDuringFlush(t *testing.T) {
 		t.Fatalf("notifications %+v, want firing then resolved", got)
 	}
 }
+
+// Between its full ticks, Run ticks when a group is due: tick says when
+// that is next, and Put tells Run when it created a group.
+func TestDispatchNextDue(t *testing.T) {
+	h := newHook(t)
+	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	d := newTestDispatcher(t, h, clk, nil)
+	if next := d.tick(false); !next.IsZero() {
+		t.Errorf("without groups, due next at %v", next)
+	}
+	d.Put(alert("alertname", "ServiceDown", "instance", "a"))
+	select {
+	case <-d.newGroup:
+	default:
+		t.Error("Put created a group without telling Run")
+	}
+	if next := d.tick(false); !next.Equal(start.Add(30 * time.Second)) {
+		t.Errorf("due next at %v, want after group_wait (30s)", next)
+	}
+	clk.Add(30 * time.Second)
+	if next := d.tick(false); !next.Equal(clk.Now().Add(5 * time.Minute)) {
+		t.Errorf("after the flush, due next at %v, want after group_interval (5m)", next)
+	}
+	d.Wait()
+	if got := h.take(t); len(got) != 1 {
+		t.Errorf("%d notifications at the group's time, want 1", len(got))
+	}
+}

@@ -98,8 +98,11 @@ type Storage struct {
 
 	// addSlots bounds concurrent AddRows calls to the number of cores, as
 	// lib/storage asks: more only contend for its row shards and memory.
-	addSlots  chan struct{}
-	metrics   *storeMetrics
+	addSlots chan struct{}
+	metrics  *storeMetrics
+	// mergeMu keeps checkpoints out of a forced merge: the flush of a
+	// checkpoint would make VictoriaMetrics skip the merge.
+	mergeMu   sync.Mutex
 	closeOnce sync.Once
 }
 
@@ -284,12 +287,18 @@ func (s *Storage) ForceFlush() {
 // on close), so a checkpoint is a snapshot deleted at once: hard links,
 // a few directories and fsyncs. A process killed between the two leaves
 // the snapshot behind, which the appliance's snapshot clean-up removes.
-// It does nothing and says so while the store is read-only: then the disk
-// is nearly full and the store itself holds back.
+// It does nothing and says so while the store is read-only (then the disk
+// is nearly full and the store itself holds back) or a forced merge runs.
 func (s *Storage) checkpoint() error {
 	if s.vm.IsReadOnly() {
-		return ErrReadOnly
+		return fmt.Errorf("%w: the store is read-only", errCheckpointSkipped)
 	}
+	// A forced merge holds mergeMu for a while; the log's fsyncs, which
+	// run on the same goroutine, must not wait for it.
+	if !s.mergeMu.TryLock() {
+		return errCheckpointSkipped
+	}
+	defer s.mergeMu.Unlock()
 	start := time.Now()
 	name, _, err := s.safeSnapshot()
 	if err != nil {
@@ -300,11 +309,68 @@ func (s *Storage) checkpoint() error {
 	return err
 }
 
+// errCheckpointSkipped: a checkpoint did not run, for a reason that the
+// store reports elsewhere (read-only) or that passes (a forced merge).
+var errCheckpointSkipped = errors.New("checkpoint skipped")
+
 // ForceMerge merges the store's parts into as few as possible, which
 // shrinks the data on disk at once instead of over the next hours. It takes
 // a while and much I/O; tools and benchmarks call it, Vigil itself does not.
+//
+// VictoriaMetrics' forced merge silently does nothing while any merge of
+// the partition runs (a background merge, the flush of in-memory parts,
+// a checkpoint), which after a backfill is often. So no checkpoint starts
+// meanwhile, and ForceMerge waits for the running merges to end and asks
+// again when the merge left as many file parts as there were, for up to
+// forceMergeWait.
 func (s *Storage) ForceMerge() error {
-	return s.vm.ForceMergePartitions("")
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
+	deadline := time.Now().Add(forceMergeWait)
+	for attempt := 0; ; attempt++ {
+		var m vmstorage.Metrics
+		for {
+			s.vm.UpdateMetrics(&m)
+			tm := &m.TableMetrics
+			if tm.ActiveInmemoryMerges+tm.ActiveSmallMerges+tm.ActiveBigMerges == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+			m = vmstorage.Metrics{}
+		}
+		before := m.TableMetrics.SmallPartsCount + m.TableMetrics.BigPartsCount
+		if err := s.vm.ForceMergePartitions(""); err != nil {
+			return err
+		}
+		m = vmstorage.Metrics{}
+		s.vm.UpdateMetrics(&m)
+		after := m.TableMetrics.SmallPartsCount + m.TableMetrics.BigPartsCount
+		// Fewer parts: it merged (parts flushed during the merge may be
+		// new). As many: it was skipped.
+		if after <= uint64(s.partitions()) || after < before || attempt >= forceMergeAttempts || time.Now().After(deadline) {
+			return nil
+		}
+	}
+}
+
+const (
+	forceMergeWait     = time.Minute
+	forceMergeAttempts = 5
+)
+
+// partitions returns the number of the store's (monthly) partitions.
+func (s *Storage) partitions() int {
+	entries, err := os.ReadDir(filepath.Join(s.path, "data", "small"))
+	if err != nil {
+		return 1
+	}
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "snapshots" {
+			n++
+		}
+	}
+	return max(n, 1)
 }
 
 // Snapshot creates a consistent, hard-linked snapshot of the store and

@@ -4,9 +4,11 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
+	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql"
@@ -249,5 +251,61 @@ func TestCacheMemory(t *testing.T) {
 	}
 	if runtime.GOOS == "linux" && systemMemory() <= 0 {
 		t.Error("the system's memory is unknown on Linux")
+	}
+}
+
+// TestForceMergeLeavesOnePart: parts written by checkpoints end as one
+// file part while appends and flushes go on beside the merge. (Whether
+// VictoriaMetrics' forced merge meets a running merge, and skips, is up to
+// timing: this test does not make it happen, the side-by-side harness
+// did.)
+func TestForceMergeLeavesOnePart(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	defer s.Close()
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	appendAt := func(i int) {
+		var rows Rows
+		_ = rows.Add(lbls("__name__", "merged", "i", strconv.Itoa(i%7)), base+int64(i)*1000, float64(i))
+		if err := s.Append(&rows); err != nil {
+			t.Error(err)
+		}
+	}
+	fileParts := func() uint64 {
+		var m vmstorage.Metrics
+		s.vm.UpdateMetrics(&m)
+		return m.TableMetrics.SmallPartsCount + m.TableMetrics.BigPartsCount
+	}
+	for i := range 4 {
+		appendAt(i)
+		if err := s.checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fileParts(); n < 4 {
+		t.Fatalf("set-up: %d file parts, want 4", n)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 4; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			appendAt(i)
+			s.ForceFlush()
+		}
+	}()
+	err := s.ForceMerge()
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At most one more part: rows flushed to a file while it merged.
+	if n := fileParts(); n > 2 {
+		t.Fatalf("after ForceMerge: %d file parts", n)
 	}
 }

@@ -370,7 +370,7 @@ func (w *wal) tick(now time.Time) {
 		if err := w.checkpoint(); err != nil {
 			// The store warns once when it turns read-only (the disk
 			// nearly full); saying so every 10 s would only fill the log.
-			if !errors.Is(err, ErrReadOnly) {
+			if !errors.Is(err, errCheckpointSkipped) {
 				w.log.Warn("cannot write the store's in-memory rows to disk; the write-ahead log keeps them longer", "err", err)
 			}
 			sealed = 0

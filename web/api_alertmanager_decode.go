@@ -19,15 +19,19 @@ import (
 // labels and annotations objects of strings, its times RFC 3339.
 
 // amAlertParsers reuse fastjson's parsers between requests.
-var amAlertParsers = sync.Pool{New: func() any { return &amAlertDecoder{names: map[string]string{}} }}
+var amAlertParsers = sync.Pool{New: func() any { return &amAlertDecoder{strs: map[string]string{}} }}
 
 // amAlertDecoder is a parser and the strings of one request. A body
 // repeats the same label names and many values (alertname, severity,
-// team) in each alert: names keeps one copy of each short string.
+// team) in each alert: strs keeps one copy of each short string.
 type amAlertDecoder struct {
-	p     fastjson.Parser
-	names map[string]string
+	p    fastjson.Parser
+	strs map[string]string
 }
+
+// maxPooledStrings is how many strings a pooled decoder's map may have
+// held and still be reused.
+const maxPooledStrings = 4096
 
 // maxInterned is the longest string intern keeps; longer ones (URLs,
 // descriptions) rarely repeat.
@@ -37,11 +41,11 @@ func (d *amAlertDecoder) intern(b []byte) string {
 	if len(b) > maxInterned {
 		return string(b)
 	}
-	if s, ok := d.names[string(b)]; ok { // no allocation for the lookup
+	if s, ok := d.strs[string(b)]; ok { // no allocation for the lookup
 		return s
 	}
 	s := string(b)
-	d.names[s] = s
+	d.strs[s] = s
 	return s
 }
 
@@ -51,7 +55,11 @@ func (d *amAlertDecoder) intern(b []byte) string {
 func decodeAMAlerts(body []byte) ([]*notify.Alert, error) {
 	d := amAlertParsers.Get().(*amAlertDecoder)
 	defer func() {
-		clear(d.names)
+		if len(d.strs) > maxPooledStrings {
+			d.strs = map[string]string{} // not kept at the size of one large request
+		} else {
+			clear(d.strs)
+		}
 		amAlertParsers.Put(d)
 	}()
 	v, err := d.p.ParseBytes(body)

@@ -128,7 +128,12 @@ func newAlertCounter() *alertCounter {
 				Labels map[string]string `json:"labels"`
 			} `json:"alerts"`
 		}
-		_ = json.NewDecoder(r.Body).Decode(&m)
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			// Cut short: the sender gave up on it (a deadline missed on
+			// a loaded machine) and sends the alerts again.
+			http.Error(w, "bad payload", http.StatusBadRequest)
+			return
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, a := range m.Alerts {

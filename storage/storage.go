@@ -321,13 +321,13 @@ var errCheckpointSkipped = errors.New("checkpoint skipped")
 // the partition runs (a background merge, the flush of in-memory parts,
 // a checkpoint), which after a backfill is often. So no checkpoint starts
 // meanwhile, and ForceMerge waits for the running merges to end and asks
-// again when the merge left as many file parts as there were, for up to
+// again while a call merged fewer rows than the store held, for up to
 // forceMergeWait.
 func (s *Storage) ForceMerge() error {
 	s.mergeMu.Lock()
 	defer s.mergeMu.Unlock()
 	deadline := time.Now().Add(forceMergeWait)
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		var m vmstorage.Metrics
 		for {
 			s.vm.UpdateMetrics(&m)
@@ -338,40 +338,32 @@ func (s *Storage) ForceMerge() error {
 			time.Sleep(50 * time.Millisecond)
 			m = vmstorage.Metrics{}
 		}
-		before := m.TableMetrics.SmallPartsCount + m.TableMetrics.BigPartsCount
+		rows, merged := partRows(&m.TableMetrics)
 		if err := s.vm.ForceMergePartitions(""); err != nil {
 			return err
 		}
 		m = vmstorage.Metrics{}
 		s.vm.UpdateMetrics(&m)
-		after := m.TableMetrics.SmallPartsCount + m.TableMetrics.BigPartsCount
-		// Fewer parts: it merged (parts flushed during the merge may be
-		// new). As many: it was skipped.
-		if after <= uint64(s.partitions()) || after < before || attempt >= forceMergeAttempts || time.Now().After(deadline) {
+		_, mergedAfter := partRows(&m.TableMetrics)
+		// A forced merge rewrites every row; one that was skipped
+		// rewrites none (a background merge beside it, some).
+		if mergedAfter-merged >= rows-rows/10 || attempt >= forceMergeAttempts || time.Now().After(deadline) {
 			return nil
 		}
 	}
+}
+
+// partRows returns the rows in the store's parts and the rows its merges
+// have written so far.
+func partRows(tm *vmstorage.TableMetrics) (rows, merged uint64) {
+	return tm.InmemoryRowsCount + tm.SmallRowsCount + tm.BigRowsCount,
+		tm.InmemoryRowsMerged + tm.SmallRowsMerged + tm.BigRowsMerged
 }
 
 const (
 	forceMergeWait     = time.Minute
 	forceMergeAttempts = 5
 )
-
-// partitions returns the number of the store's (monthly) partitions.
-func (s *Storage) partitions() int {
-	entries, err := os.ReadDir(filepath.Join(s.path, "data", "small"))
-	if err != nil {
-		return 1
-	}
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() && e.Name() != "snapshots" {
-			n++
-		}
-	}
-	return max(n, 1)
-}
 
 // Snapshot creates a consistent, hard-linked snapshot of the store and
 // returns its name and directory.

@@ -368,8 +368,9 @@ func (w *wal) tick(now time.Time) {
 	}
 	if sealed > 0 && w.checkpoint != nil {
 		if err := w.checkpoint(); err != nil {
-			// The store warns once when it turns read-only (the disk
-			// nearly full); saying so every 10 s would only fill the log.
+			// A skipped checkpoint (the store read-only, which it warns
+			// about once, or a forced merge running) is not worth a
+			// warning every 10 s.
 			if !errors.Is(err, errCheckpointSkipped) {
 				w.log.Warn("cannot write the store's in-memory rows to disk; the write-ahead log keeps them longer", "err", err)
 			}

@@ -116,6 +116,9 @@ func (st *stateStore) save(g *Group, changes []Transition, now time.Time) error 
 			return err
 		}
 		h := tx.Bucket(historyBucket)
+		// Keys grow with time: pages filled to bbolt's default half would
+		// leave the history's file twice its size.
+		h.FillPercent = 0.95
 		for _, c := range changes {
 			seq, _ := h.NextSequence()
 			v, err := json.Marshal(storedTransition{c.Group, c.Rule, c.Labels, c.From, c.To, c.At, float(c.Value)})

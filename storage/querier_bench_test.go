@@ -18,45 +18,56 @@ var (
 	benchEnd   int64
 )
 
-// benchStorage holds 10,000 series × 6 h at 15 s (14.4M samples), shaped
-// like the Panic platform's metrics: counters with a job/instance pair.
+// openBenchStore opens a store in a new temporary directory and writes n
+// series × 6 h at 15 s ending at end, shaped like the Panic platform's
+// counters with a job/instance pair, in appends of about a million rows.
+func openBenchStore(b *testing.B, opts Options, n int, end int64) *Storage {
+	dir, err := os.MkdirTemp("", "vigil-bench-storage-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts.Retention = 100 * 365 * 24 * time.Hour
+	st, err := Open(dir, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := end - 6*3600*1000
+	var rows Rows
+	for s := 0; s < n; s++ {
+		ls := []Label{
+			{Name: "__name__", Value: "panic_requests_total"},
+			{Name: "job", Value: "panic-api"},
+			{Name: "instance", Value: "panic-api-" + strconv.Itoa(s/500) + ":9100"},
+			{Name: "zone", Value: "zone-" + strconv.Itoa(s%6)},
+			{Name: "firm_id", Value: "firm-" + strconv.Itoa(s%12)},
+			{Name: "series", Value: strconv.Itoa(s)},
+		}
+		v := 0.0
+		for ts := start; ts <= end; ts += 15000 {
+			v += float64((ts/15000)%7 + 1)
+			if err := rows.Add(ls, ts, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if rows.Len() > 1_000_000 {
+			if err := st.Append(&rows); err != nil {
+				b.Fatal(err)
+			}
+			rows.Reset()
+		}
+	}
+	if err := st.Append(&rows); err != nil {
+		b.Fatal(err)
+	}
+	st.ForceFlush()
+	return st
+}
+
+// benchStorage holds 10,000 series × 6 h at 15 s (14.4M samples).
 func benchStorage(b *testing.B) *Storage {
 	benchOnce.Do(func() {
-		dir, err := osMkdirTemp()
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchStore, err = Open(dir, Options{Retention: 100 * 365 * 24 * time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
 		benchEnd = time.Now().Truncate(time.Minute).UnixMilli()
-		start := benchEnd - 6*3600*1000
-		const series = 10000
-		var rows Rows
-		for s := 0; s < series; s++ {
-			ls := []Label{
-				{Name: "__name__", Value: "panic_requests_total"},
-				{Name: "job", Value: "panic-api"},
-				{Name: "instance", Value: "panic-api-" + strconv.Itoa(s/500) + ":9100"},
-				{Name: "zone", Value: "zone-" + strconv.Itoa(s%6)},
-				{Name: "firm_id", Value: "firm-" + strconv.Itoa(s%12)},
-				{Name: "series", Value: strconv.Itoa(s)},
-			}
-			v := 0.0
-			for ts := start; ts <= benchEnd; ts += 15000 {
-				v += float64((ts/15000)%7 + 1)
-				if err := rows.Add(ls, ts, v); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if rows.Len() > 1_000_000 {
-				_ = benchStore.Append(&rows)
-				rows.Reset()
-			}
-		}
-		_ = benchStore.Append(&rows)
-		benchStore.ForceFlush()
+		benchStore = openBenchStore(b, Options{}, 10000, benchEnd)
 	})
 	return benchStore
 }
@@ -93,8 +104,6 @@ func BenchmarkQueryRange(b *testing.B) {
 	}
 }
 
-func osMkdirTemp() (string, error) { return os.MkdirTemp("", "vigil-bench-storage-") }
-
 var (
 	instantOnce  sync.Once
 	instantStore *Storage
@@ -105,38 +114,8 @@ var (
 // benchmark harness leaves a store: one block of 1,441 samples per series.
 func instantStorage(b *testing.B) *Storage {
 	instantOnce.Do(func() {
-		dir, err := osMkdirTemp()
-		if err != nil {
-			b.Fatal(err)
-		}
-		instantStore, err = Open(dir, Options{Retention: 100 * 365 * 24 * time.Hour, NoWAL: true})
-		if err != nil {
-			b.Fatal(err)
-		}
 		instantEnd = time.Now().Truncate(time.Minute).UnixMilli()
-		start := instantEnd - 6*3600*1000
-		var rows Rows
-		for s := 0; s < 2000; s++ {
-			ls := []Label{
-				{Name: "__name__", Value: "panic_requests_total"},
-				{Name: "job", Value: "panic-api"},
-				{Name: "instance", Value: "panic-api-" + strconv.Itoa(s/500) + ":9100"},
-				{Name: "zone", Value: "zone-" + strconv.Itoa(s%6)},
-				{Name: "firm_id", Value: "firm-" + strconv.Itoa(s%12)},
-				{Name: "series", Value: strconv.Itoa(s)},
-			}
-			v := 0.0
-			for ts := start; ts <= instantEnd; ts += 15000 {
-				v += float64((ts/15000)%7 + 1)
-				if err := rows.Add(ls, ts, v); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		if err := instantStore.Append(&rows); err != nil {
-			b.Fatal(err)
-		}
-		instantStore.ForceFlush()
+		instantStore = openBenchStore(b, Options{NoWAL: true}, 2000, instantEnd)
 		if err := instantStore.ForceMerge(); err != nil {
 			b.Fatal(err)
 		}

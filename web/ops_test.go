@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 func TestOps(t *testing.T) {
@@ -92,6 +94,32 @@ func TestOps(t *testing.T) {
 	}
 	if strings.Contains(metrics, "/scanner/probe") {
 		t.Errorf("unknown paths became series")
+	}
+
+}
+
+// A route that saw no request has a zero counter and no histogram: idle
+// routes would otherwise store 14 series each in the self-monitoring job.
+func TestRouteMetricsHistogramOnFirstRequest(t *testing.T) {
+	m := newRouteMetrics("/test/idle-route")
+	exposition := func() string {
+		var b bytes.Buffer
+		metrics.WritePrometheus(&b, false)
+		return b.String()
+	}
+	counter := `vigil_http_requests_total{path="/test/idle-route"} `
+	bucket := `vigil_http_request_duration_seconds_bucket{path="/test/idle-route",le="+Inf"} `
+	got := exposition()
+	if !strings.Contains(got, counter+"0") {
+		t.Errorf("an idle route has no zero counter %s0", counter)
+	}
+	if strings.Contains(got, bucket) {
+		t.Errorf("an idle route already has a histogram")
+	}
+	m.observe(time.Now())
+	got = exposition()
+	if !strings.Contains(got, counter+"1") || !strings.Contains(got, bucket+"1") {
+		t.Errorf("after one request the route has no counter or histogram of 1:\n%s", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,56 @@ func TestAlertStateCompressedAndPlainJSON(t *testing.T) {
 	after := h.alerts()
 	if len(after) != 1 || !equalAlert(before[0], after[0]) {
 		t.Fatalf("state from plain JSON:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+// TestHistoryOneCompressedEntryPerEvaluation: the transitions of one
+// evaluation are stored as one compressed entry, and an entry that an
+// earlier version stored as one JSON object per transition still reads.
+func TestHistoryOneCompressedEntryPerEvaluation(t *testing.T) {
+	h := newHarness(t, "", alertRulesYAML)
+	defer h.db.Close()
+	h.q.set(0, 0, 0)
+	h.at(0)
+	entries := 0
+	err := h.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(historyBucket).ForEach(func(k, v []byte) error {
+			entries++
+			if len(v) == 0 || v[0] != historySnappy {
+				t.Errorf("entry %x starts with %q, not compressed", k, v[:min(len(v), 8)])
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries != 1 {
+		t.Fatalf("three alerts going pending in one evaluation made %d history entries, want 1", entries)
+	}
+
+	// An entry as earlier versions wrote it, a minute later.
+	old := `{"group":"g","rule":"InstanceDown","labels":{"alertname":"InstanceDown","instance":"z"},"from":"pending","to":"firing","at":"` +
+		t0.Add(time.Minute).Format(time.RFC3339Nano) + `","value":"0"}`
+	err = h.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(historyBucket).Put(historyKey(t0.Add(time.Minute), 1<<40), []byte(old))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := h.m.History(nil, t0, t0.Add(time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tr := range all {
+		got = append(got, tr.Labels.Get("instance")+":"+string(tr.From)+"->"+string(tr.To)+"@"+tr.At.Sub(t0).String())
+	}
+	const want = "a:inactive->pending@0s b:inactive->pending@0s c:inactive->pending@0s z:pending->firing@1m0s"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("history %v\nwant %s", got, want)
+	}
+	if two, _ := h.m.History(nil, t0, t0.Add(time.Hour), 2); len(two) != 2 {
+		t.Fatalf("limit 2 returned %d transitions", len(two))
 	}
 }

@@ -149,33 +149,43 @@ func (st *stateStore) save(g *Group, changes []Transition, now time.Time) error 
 	})
 }
 
-// stateSnappy starts a group's stored state when the JSON after it is
-// snappy-compressed; JSON never starts with a NUL byte, so state written
-// as plain JSON by earlier versions still loads. A group's state is
+// snappyJSON starts a stored value when the JSON after it is
+// snappy-compressed; JSON never starts with a NUL byte, so values written
+// as plain JSON by earlier versions still load. A group's state is
 // rewritten after every evaluation and repeats its labels and annotations
 // alert after alert: compressed it takes ~1/8 of the bytes, and the state
 // file grows by as much less (bbolt writes a changed value to new pages).
-const stateSnappy = 0
+const snappyJSON = 0
 
-func marshalState(rs []storedRule) ([]byte, error) {
-	state, err := json.Marshal(rs)
+// marshalSnappyJSON returns v as snappyJSON and compressed JSON.
+func marshalSnappyJSON(v any) ([]byte, error) {
+	js, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 1+snappy.MaxEncodedLen(len(state)))
-	out[0] = stateSnappy
-	return out[:1+len(snappy.Encode(out[1:], state))], nil
+	out := make([]byte, 1+snappy.MaxEncodedLen(len(js)))
+	out[0] = snappyJSON
+	return out[:1+len(snappy.Encode(out[1:], js))], nil
 }
 
+// plainJSON returns the JSON of a stored value, decompressed if it was
+// compressed.
+func plainJSON(v []byte) ([]byte, error) {
+	if len(v) > 0 && v[0] == snappyJSON {
+		return snappy.Decode(nil, v[1:])
+	}
+	return v, nil
+}
+
+func marshalState(rs []storedRule) ([]byte, error) { return marshalSnappyJSON(rs) }
+
 func unmarshalState(v []byte) ([]storedRule, error) {
-	if len(v) > 0 && v[0] == stateSnappy {
-		var err error
-		if v, err = snappy.Decode(nil, v[1:]); err != nil {
-			return nil, err
-		}
+	js, err := plainJSON(v)
+	if err != nil {
+		return nil, err
 	}
 	var rs []storedRule
-	err := json.Unmarshal(v, &rs)
+	err = json.Unmarshal(js, &rs)
 	return rs, err
 }
 
@@ -231,43 +241,35 @@ type storedTransition struct {
 	Value  float         `json:"value"`
 }
 
-// historySnappy starts a history entry that holds the transitions of one
-// evaluation as a snappy-compressed JSON array. An evaluation that fires
-// or resolves an alert per zone writes dozens of transitions repeating the
-// same group, rule and labels: compressed together they take ~1/12 of the
-// bytes of one JSON object per transition, which is what earlier versions
-// wrote (233 transitions of the built-in SlowPanicResponse alert in the
-// 10k-series benchmark: 5,993 bytes against ~72 KB; the state file stays at
-// 64 KiB instead of growing to 256 KiB). An object starts with '{', never
-// with a NUL byte, so entries of earlier versions still load.
-const historySnappy = 0
+// A history entry holds the transitions of one evaluation as a
+// compressed JSON array (snappyJSON). An evaluation that fires or resolves
+// an alert per zone writes dozens of transitions repeating the same group,
+// rule and labels: compressed together they take ~1/12 of the bytes of one
+// JSON object per transition, which is what earlier versions wrote (233
+// transitions of the built-in SlowPanicResponse alert in the 10k-series
+// benchmark: 5,993 bytes against ~72 KB; the state file stays at 64 KiB
+// instead of growing to 256 KiB). Entries of earlier versions still load.
 
 func marshalHistory(changes []Transition) ([]byte, error) {
 	ts := make([]storedTransition, len(changes))
 	for i, c := range changes {
 		ts[i] = storedTransition{c.Group, c.Rule, c.Labels, c.From, c.To, c.At, float(c.Value)}
 	}
-	js, err := json.Marshal(ts)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 1+snappy.MaxEncodedLen(len(js)))
-	out[0] = historySnappy
-	return out[:1+len(snappy.Encode(out[1:], js))], nil
+	return marshalSnappyJSON(ts)
 }
 
 func unmarshalHistory(v []byte) ([]storedTransition, error) {
-	if len(v) > 0 && v[0] != historySnappy {
-		var t storedTransition
-		err := json.Unmarshal(v, &t)
-		return []storedTransition{t}, err
-	}
 	if len(v) == 0 {
 		return nil, fmt.Errorf("empty entry")
 	}
-	js, err := snappy.Decode(nil, v[1:])
+	js, err := plainJSON(v)
 	if err != nil {
 		return nil, err
+	}
+	if len(js) > 0 && js[0] == '{' {
+		var t storedTransition
+		err := json.Unmarshal(js, &t)
+		return []storedTransition{t}, err
 	}
 	var ts []storedTransition
 	err = json.Unmarshal(js, &ts)

@@ -28,7 +28,7 @@ func TestAlertStateCompressedAndPlainJSON(t *testing.T) {
 		b := tx.Bucket(alertStateBucket)
 		plain := map[string][]byte{}
 		err := b.ForEach(func(k, v []byte) error {
-			if len(v) == 0 || v[0] != stateSnappy {
+			if len(v) == 0 || v[0] != snappyJSON {
 				t.Errorf("group %s: stored state starts with %q, not compressed", k, v[:min(len(v), 8)])
 				return nil
 			}
@@ -79,7 +79,7 @@ func TestHistoryOneCompressedEntryPerEvaluation(t *testing.T) {
 	err := h.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(historyBucket).ForEach(func(k, v []byte) error {
 			entries++
-			if len(v) == 0 || v[0] != historySnappy {
+			if len(v) == 0 || v[0] != snappyJSON {
 				t.Errorf("entry %x starts with %q, not compressed", k, v[:min(len(v), 8)])
 			}
 			return nil

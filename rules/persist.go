@@ -107,7 +107,7 @@ func (st *stateStore) save(g *Group, changes []Transition, now time.Time) error 
 	if len(rs) == 0 && len(changes) == 0 {
 		return nil
 	}
-	state, err := marshalState(rs)
+	state, err := marshalSnappyJSON(rs)
 	if err != nil {
 		return err
 	}
@@ -176,8 +176,6 @@ func plainJSON(v []byte) ([]byte, error) {
 	}
 	return v, nil
 }
-
-func marshalState(rs []storedRule) ([]byte, error) { return marshalSnappyJSON(rs) }
 
 func unmarshalState(v []byte) ([]storedRule, error) {
 	js, err := plainJSON(v)
@@ -249,7 +247,6 @@ type storedTransition struct {
 // transitions of the built-in SlowPanicResponse alert in the 10k-series
 // benchmark: 5,993 bytes against ~72 KB; the state file stays at 64 KiB
 // instead of growing to 256 KiB). Entries of earlier versions still load.
-
 func marshalHistory(changes []Transition) ([]byte, error) {
 	ts := make([]storedTransition, len(changes))
 	for i, c := range changes {

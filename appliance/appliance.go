@@ -69,6 +69,7 @@ type Appliance struct {
 	storage    *storage.Storage
 	pushed     *pushgateway
 	engine     *promql.Engine
+	parts      *partEngines
 	rules      *ruleRunner
 	notify     *notifyRunner
 	scrape     *scrapeRunner
@@ -236,9 +237,12 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 
 	promReg := prometheus.NewRegistry()
 	p := parser.NewParser(a.features.Parser)
-	if a.engine, err = newEngine(cfg, a.features, p, promReg, a.log); err != nil {
+	engineOpts, err := newEngineOpts(cfg, a.features, p, promReg, a.log)
+	if err != nil {
 		return err
 	}
+	a.engine = promql.NewEngine(engineOpts)
+	a.parts = newPartEngines(engineOpts)
 	a.metrics = newSelfMetrics(a.build, a.start, promReg)
 	a.backups = &backupRunner{metrics: newBackupMetrics(a.metrics.set)}
 	if cfg.Backup.Dir != "" {
@@ -308,6 +312,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	}, web.Deps{
 		Storage:        a.storage,
 		Engine:         a.engine,
+		PartEngine:     a.parts.engine,
 		Parser:         p,
 		Build:          a.build,
 		Flags:          cfg.FlagValues(),
@@ -381,18 +386,18 @@ func openStorage(cfg Config, tap storage.Tap) (s *storage.Storage, err error) {
 	return s, nil
 }
 
-// newEngine builds the one PromQL engine that the API, the rules and the
-// dashboards share. Its metrics go to reg, not to client_golang's global
-// registry.
-func newEngine(cfg Config, f Features, p parser.Parser, reg prometheus.Registerer, log *slog.Logger) (*promql.Engine, error) {
+// newEngineOpts are the options of the one PromQL engine that the API,
+// the rules and the dashboards share. Its metrics go to reg, not to
+// client_golang's global registry.
+func newEngineOpts(cfg Config, f Features, p parser.Parser, reg prometheus.Registerer, log *slog.Logger) (promql.EngineOpts, error) {
 	// The tracker bounds concurrent queries and keeps the running ones in
 	// a file, so that the next start logs those a crash interrupted.
 	tracker, err := promql.NewActiveQueryTracker(cfg.DataDir, cfg.Query.MaxConcurrency, log.With("component", "active query tracker"))
 	if err != nil {
-		return nil, fmt.Errorf("cannot create the active query log in %s: %w", cfg.DataDir, err)
+		return promql.EngineOpts{}, fmt.Errorf("cannot create the active query log in %s: %w", cfg.DataDir, err)
 	}
 	subqueryStep := noStepSubqueryInterval.Milliseconds()
-	return promql.NewEngine(promql.EngineOpts{
+	return promql.EngineOpts{
 		Logger:                   log.With("component", "query engine"),
 		Reg:                      reg,
 		MaxSamples:               cfg.Query.MaxSamples,
@@ -406,7 +411,40 @@ func newEngine(cfg Config, f Features, p parser.Parser, reg prometheus.Registere
 		EnablePerStepStats:       f.PerStepStats,
 		EnableDelayedNameRemoval: f.DelayedNameRemoval,
 		Parser:                   p,
-	}), nil
+	}, nil
+}
+
+// partEngines evaluate the parts of range queries that the API splits
+// across cores: for n parts, an engine like the shared one whose
+// --query.max-samples is an n-th of it, so that a split query holds no
+// more samples at once than one evaluated whole may. They share the
+// shared engine's tracker, so every part counts against
+// --query.max-concurrency; their metrics are not registered (one
+// registry takes one engine's), and vigil_query_duration_seconds counts
+// split queries like the others. They own nothing to close.
+type partEngines struct {
+	opts    promql.EngineOpts
+	mu      sync.Mutex
+	engines map[int]*promql.Engine
+}
+
+func newPartEngines(opts promql.EngineOpts) *partEngines {
+	opts.Reg = nil
+	return &partEngines{opts: opts, engines: map[int]*promql.Engine{}}
+}
+
+// engine is the engine of the parts of a query split in n.
+func (e *partEngines) engine(n int) *promql.Engine {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ng := e.engines[n]
+	if ng == nil {
+		opts := e.opts
+		opts.MaxSamples = max(1, opts.MaxSamples/n)
+		ng = promql.NewEngine(opts)
+		e.engines[n] = ng
+	}
+	return ng
 }
 
 // track counts the requests being served, so that Stop can wait for the

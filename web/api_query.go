@@ -67,7 +67,7 @@ func (s *Server) query(c echo.Context) (res apiResult) {
 		return errResult(invalidParam(err, "time"))
 	}
 	qs := r.FormValue("query")
-	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, 0, func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {
+	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, 0, func(ctx context.Context, opts promql.QueryOpts) (execer, error) {
 		return s.deps.Engine.NewInstantQuery(ctx, s.queryable(), opts, qs, ts)
 	})
 	if aerr != nil {
@@ -112,7 +112,10 @@ func (s *Server) queryRange(c echo.Context) (res apiResult) {
 		return errResult(badData(errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")))
 	}
 	qs := r.FormValue("query")
-	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, end.Sub(start), func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {
+	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, end.Sub(start), func(ctx context.Context, opts promql.QueryOpts) (execer, error) {
+		if parts := s.rangeParts(r, qs, start, end, step); parts > 1 {
+			return newSplitRangeQuery(ctx, s.deps.PartEngine(parts), s.queryable(), opts, qs, start, end, step, parts)
+		}
 		return s.deps.Engine.NewRangeQuery(ctx, s.queryable(), opts, qs, start, end, step)
 	})
 	if aerr != nil {
@@ -129,7 +132,7 @@ func (s *Server) queryRange(c echo.Context) (res apiResult) {
 // (span is the range query's, 0 for an instant query), and building and
 // running the query with newQuery. The caller cancels the context once the
 // answer is written.
-func (s *Server) execQuery(r *http.Request, qs string, span time.Duration, newQuery func(context.Context, promql.QueryOpts) (promql.Query, error)) (promql.Query, *promql.Result, time.Duration, context.CancelFunc, *apiError) {
+func (s *Server) execQuery(r *http.Request, qs string, span time.Duration, newQuery func(context.Context, promql.QueryOpts) (execer, error)) (execer, *promql.Result, time.Duration, context.CancelFunc, *apiError) {
 	timeout, aerr := s.queryTimeout(r)
 	if aerr != nil {
 		return nil, nil, 0, nil, aerr
@@ -158,7 +161,7 @@ func (s *Server) execQuery(r *http.Request, qs string, span time.Duration, newQu
 // queryResult turns an executed query into the API answer. The result
 // points into buffers the query owns, so the query is closed only after the
 // response is written.
-func (s *Server) queryResult(r *http.Request, qry promql.Query, result *promql.Result, limit int) apiResult {
+func (s *Server) queryResult(r *http.Request, qry execer, result *promql.Result, limit int) apiResult {
 	if result.Err != nil {
 		qry.Close()
 		return apiResult{err: queryError(result.Err), warnings: result.Warnings}
@@ -172,8 +175,8 @@ func (s *Server) queryResult(r *http.Request, qry promql.Query, result *promql.R
 		warnings.Add(warn)
 	}
 	data := &queryData{ResultType: result.Value.Type(), Result: result.Value}
-	if statsParam != "" {
-		data.Stats = stats.NewQueryStats(qry.Stats())
+	if q, ok := qry.(promql.Query); ok && statsParam != "" {
+		data.Stats = stats.NewQueryStats(q.Stats())
 	}
 	return apiResult{data: data, warnings: warnings, finalizer: qry.Close}
 }

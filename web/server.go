@@ -61,7 +61,11 @@ type BuildInfo struct {
 type Deps struct {
 	Storage *storage.Storage
 	Engine  *promql.Engine
-	Parser  parser.Parser
+	// PartEngine, if set, is the engine of the parts of a range query
+	// split in n across cores, holding at most an n-th of the samples the
+	// Engine lets one query hold. Without it range queries are not split.
+	PartEngine func(n int) *promql.Engine
+	Parser     parser.Parser
 
 	Build BuildInfo
 

@@ -122,6 +122,9 @@ func (s *Server) queryRange(c echo.Context) (res apiResult) {
 		return errResult(aerr)
 	}
 	defer cancel()
+	if result.Err == nil {
+		s.splitCosts.record(qs, rangeSteps(start, end, step), totalSamples(qry))
+	}
 	rangeQueryDuration.Update(elapsed.Seconds())
 	s.logSlowQuery("range", qs, start, end, step, elapsed)
 	return s.queryResult(r, qry, result, limit)

@@ -23,8 +23,62 @@ import (
 //
 // What a split costs: each part looks its series up, and a compressed
 // block that straddles two parts is decoded by both. Below
-// minStepsPerPart steps a part's evaluation is too short to pay for that.
-const minStepsPerPart = 60
+// minStepsPerPart steps a part's evaluation is too short to pay for that,
+// and so is a query that reads fewer than minSplitSamples samples in all:
+// the 1-hour rate of a handful of series (some 40,000 samples, about a
+// millisecond) took 5-30% longer split.
+const (
+	minStepsPerPart = 60
+	minSplitSamples = 100_000
+)
+
+// maxSplitCosts bounds how many queries splitCosts remembers.
+const maxSplitCosts = 4096
+
+// splitCosts remembers, by query text, how many samples a step of a range
+// query read the last time it ran. Dashboards, Grafana and the harness ask
+// the same queries again and again: a query seen before is split only if
+// its steps would read minSplitSamples, one not seen yet whenever its
+// steps allow (a first run of a big query should not take twice as long).
+type splitCosts struct {
+	mu             sync.Mutex
+	samplesPerStep map[string]int64
+}
+
+// worthSplitting reports whether the range query qs, over steps steps, reads
+// enough samples to gain from a split, as far as its last run tells.
+func (c *splitCosts) worthSplitting(qs string, steps int) bool {
+	c.mu.Lock()
+	perStep, seen := c.samplesPerStep[qs]
+	c.mu.Unlock()
+	return !seen || perStep*int64(steps) >= minSplitSamples
+}
+
+// record remembers that the range query qs read samples over steps steps.
+func (c *splitCosts) record(qs string, steps int, samples int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.samplesPerStep == nil || len(c.samplesPerStep) >= maxSplitCosts {
+		c.samplesPerStep = make(map[string]int64)
+	}
+	c.samplesPerStep[qs] = samples / int64(max(steps, 1))
+}
+
+// totalSamples is the number of samples a query read, as the engine counts
+// them for `stats`.
+func totalSamples(q execer) int64 {
+	switch q := q.(type) {
+	case promql.Query:
+		return q.Stats().Samples.TotalSamples
+	case *splitRangeQuery:
+		var n int64
+		for _, p := range q.parts {
+			n += p.Stats().Samples.TotalSamples
+		}
+		return n
+	}
+	return 0
+}
 
 // execer is what the API needs of a query that it runs: promql.Query's
 // Exec and Close. A split range query has no single engine Statistics, so
@@ -38,9 +92,9 @@ type execer interface {
 // end] at step is evaluated in: one per core, or 1 when splitting would
 // not pay, would change the answer, or `stats` are asked for.
 func (s *Server) rangeParts(r *http.Request, qs string, start, end time.Time, step time.Duration) int {
-	steps := int(end.Sub(start)/step) + 1
+	steps := rangeSteps(start, end, step)
 	parts := min(runtime.GOMAXPROCS(0), steps/minStepsPerPart)
-	if parts < 2 || s.deps.PartEngine == nil || r.FormValue("stats") != "" {
+	if parts < 2 || s.deps.PartEngine == nil || r.FormValue("stats") != "" || !s.splitCosts.worthSplitting(qs, steps) {
 		return 1
 	}
 	expr, err := s.promParser().ParseExpr(qs)
@@ -48,6 +102,11 @@ func (s *Server) rangeParts(r *http.Request, qs string, start, end time.Time, st
 		return 1
 	}
 	return parts
+}
+
+// rangeSteps is the number of steps a range query evaluates.
+func rangeSteps(start, end time.Time, step time.Duration) int {
+	return int(end.Sub(start)/step) + 1
 }
 
 // refersToRange reports whether expr uses `@ start()` or `@ end()`, whose
@@ -70,7 +129,7 @@ func refersToRange(expr parser.Expr) bool {
 // end] at step: consecutive runs of steps, each part starting one step
 // after the previous one ends.
 func newSplitRangeQuery(ctx context.Context, ng *promql.Engine, q promstorage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, step time.Duration, parts int) (*splitRangeQuery, error) {
-	steps := int64(end.Sub(start)/step) + 1
+	steps := int64(rangeSteps(start, end, step))
 	sq := &splitRangeQuery{parts: make([]promql.Query, 0, parts)}
 	for i := range int64(parts) {
 		first, last := steps*i/int64(parts), steps*(i+1)/int64(parts)-1

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -69,6 +70,9 @@ func TestSplitRangeQueryAnswersAsWhole(t *testing.T) {
 		for _, q := range queries {
 			form := url.Values{"query": {q}, "start": {formatUnix(base.Add(-time.Minute))}, "end": {formatUnix(base.Add(2 * time.Hour))}, "step": {step}}
 			want := post(t, whole, "/api/v1/query_range", form)
+			// Forget the costs of earlier runs: these series are too few
+			// for a query seen before to be split.
+			split.splitCosts = splitCosts{}
 			got := post(t, split, "/api/v1/query_range", form)
 			if want.code != http.StatusOK {
 				t.Fatalf("%s step %s: %d %s", q, step, want.code, want.body)
@@ -78,9 +82,39 @@ func TestSplitRangeQueryAnswersAsWhole(t *testing.T) {
 			}
 		}
 	}
-	r := (&http.Request{Form: url.Values{}})
+	r := &http.Request{Form: url.Values{}}
+	split.splitCosts = splitCosts{}
 	if parts := split.rangeParts(r, `temp`, base, base.Add(2*time.Hour), 15*time.Second); parts < 2 {
-		t.Errorf("a 481-step query is evaluated in %d part(s), want 2 or more", parts)
+		t.Errorf("a 481-step query not seen before is evaluated in %d part(s), want 2 or more", parts)
+	}
+	post(t, split, "/api/v1/query_range", url.Values{"query": {`temp`}, "start": {formatUnix(base)}, "end": {formatUnix(base.Add(2 * time.Hour))}, "step": {"15"}})
+	if parts := split.rangeParts(r, `temp`, base, base.Add(2*time.Hour), 15*time.Second); parts != 1 {
+		t.Errorf("once it ran, the same query over 5 series is evaluated in %d parts, want 1", parts)
+	}
+}
+
+// TestSplitCosts checks what the memo of query costs decides.
+func TestSplitCosts(t *testing.T) {
+	var c splitCosts
+	if !c.worthSplitting("q", 241) {
+		t.Error("a query not seen yet is not split")
+	}
+	c.record("q", 241, 241*20*8) // the 1-hour rate of 8 series
+	if c.worthSplitting("q", 241) {
+		t.Error("a query of 38,560 samples is split")
+	}
+	if !c.worthSplitting("q", 241*10) {
+		t.Error("the same query over ten times the steps is not split")
+	}
+	c.record("big", 241, 241*20*1000)
+	if !c.worthSplitting("big", 241) {
+		t.Error("a query of 4.8 million samples is not split")
+	}
+	for i := range maxSplitCosts {
+		c.record(strconv.Itoa(i), 1, 1)
+	}
+	if n := len(c.samplesPerStep); n > maxSplitCosts {
+		t.Errorf("the memo holds %d queries, more than %d", n, maxSplitCosts)
 	}
 }
 

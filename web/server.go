@@ -139,9 +139,10 @@ type Deps struct {
 
 // Server is Vigil's HTTP handler.
 type Server struct {
-	opts Options
-	deps Deps
-	e    *echo.Echo
+	opts       Options
+	deps       Deps
+	e          *echo.Echo
+	splitCosts splitCosts
 }
 
 // New builds the server and its routes.

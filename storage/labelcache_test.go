@@ -338,3 +338,47 @@ func TestLabelCacheSharedSlot(t *testing.T) {
 		t.Fatalf("size %d, want %d", n, want)
 	}
 }
+
+// TestDefaultCachesHoldALargeQuery runs the working set of an instant
+// query over the 50,000 series of the large benchmark through the label
+// and tail caches of their default sizes, twice: the second run must find
+// every entry. A cache whose generation is smaller than the working set
+// evicts each entry before the next run reads it, and hits none.
+func TestDefaultCachesHoldALargeQuery(t *testing.T) {
+	const series = 50_000
+	labelsCache := newLabelCache(DefaultLabelCacheBytes)
+	tails := newTailCache(DefaultTailCacheBytes)
+	names := make([][]byte, series)
+	for i := range names {
+		names[i] = marshaledName("http_request_duration_seconds_bucket",
+			"job", "panic-api", "instance", "api-"+strconv.Itoa(i%40)+":8000", "endpoint", "/api/v1/panic/"+strconv.Itoa(i/40%25),
+			"method", "POST", "le", strconv.Itoa(i/1000))
+	}
+	// The last 5 minutes of a block sampled every 15 s with jitter.
+	ts, vs := make([]int64, 20), make([]float64, 20)
+	for i := range ts {
+		ts[i], vs[i] = 1_700_000_000_000+int64(i)*15_000+int64(i%3), float64(i)
+	}
+	for run := range 2 {
+		labelHits, tailHits := labelsCache.hits.Load(), 0
+		if _, err := resolve(labelsCache, names); err != nil {
+			t.Fatal(err)
+		}
+		for i := range series {
+			key := tailKey{metricID: uint64(i), h1: uint64(i), h2: uint64(i)}
+			if tails.get(key) != nil {
+				tailHits++
+				continue
+			}
+			tails.put(key, newTailEntry(ts[0], ts, vs))
+		}
+		if run == 1 {
+			if n := labelsCache.hits.Load() - labelHits; n != series {
+				t.Errorf("label cache: %d of %d series hit on the second run", n, series)
+			}
+			if tailHits != series {
+				t.Errorf("tail cache: %d of %d blocks hit on the second run", tailHits, series)
+			}
+		}
+	}
+}

@@ -41,6 +41,7 @@ type querier struct {
 	mu          sync.Mutex
 	searches    []*vmstorage.Search
 	prefetchers []*prefetcher
+	sets        []*seriesSet
 	closed      bool
 }
 
@@ -60,6 +61,10 @@ func (q *querier) Close() error {
 		searchPool.Put(sr)
 	}
 	q.searches = nil
+	for _, ss := range q.sets {
+		ss.release()
+	}
+	q.sets = nil
 	q.closed = true
 	return nil
 }
@@ -101,6 +106,9 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *promstorag
 	q.mu.Unlock()
 
 	ss := &seriesSet{tr: tr, cache: q.s.tail}
+	q.mu.Lock()
+	q.sets = append(q.sets, ss)
+	q.mu.Unlock()
 	if err := ss.collect(ctx, sr, found, q.s.labels); err != nil {
 		return promstorage.ErrSeriesSet(q.s.searchError(err))
 	}
@@ -219,6 +227,7 @@ type seriesSet struct {
 	tr       vmstorage.TimeRange
 	cache    *tailCache // nil: off
 	series   []selectedSeries
+	refs     []vmstorage.BlockRef // the array series' blocks are cut from
 	prefetch *prefetcher // nil: decode in the engine's goroutine
 	views    []series    // what At returns, one allocation for all
 	cur      int

@@ -228,8 +228,8 @@ type seriesSet struct {
 	cache    *tailCache // nil: off
 	series   []selectedSeries
 	refs     []vmstorage.BlockRef // the array series' blocks are cut from
-	prefetch *prefetcher // nil: decode in the engine's goroutine
-	views    []series    // what At returns, one allocation for all
+	prefetch *prefetcher          // nil: decode in the engine's goroutine
+	views    []series             // what At returns, one allocation for all
 	cur      int
 	err      error
 }

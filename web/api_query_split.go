@@ -32,14 +32,19 @@ const (
 	minSplitSamples = 100_000
 )
 
-// maxSplitCosts bounds how many queries splitCosts remembers.
-const maxSplitCosts = 4096
+// maxSplitCosts bounds how many queries splitCosts remembers, and
+// maxSplitCostQuery the length of a query text it keeps: at most 16 MiB.
+const (
+	maxSplitCosts     = 4096
+	maxSplitCostQuery = 4096
+)
 
 // splitCosts remembers, by query text, how many samples a step of a range
-// query read the last time it ran. Dashboards, Grafana and the harness ask
-// the same queries again and again: a query seen before is split only if
-// its steps would read minSplitSamples, one not seen yet whenever its
-// steps allow (a first run of a big query should not take twice as long).
+// query read the last time it ran. Dashboards and Grafana ask the same
+// queries again and again: a query seen before is split only if its steps
+// would read minSplitSamples, one not seen yet (or too long to remember)
+// whenever its steps allow: a first run of a big query should not take
+// twice as long.
 type splitCosts struct {
 	mu             sync.Mutex
 	samplesPerStep map[string]int64
@@ -56,6 +61,9 @@ func (c *splitCosts) worthSplitting(qs string, steps int) bool {
 
 // record remembers that the range query qs read samples over steps steps.
 func (c *splitCosts) record(qs string, steps int, samples int64) {
+	if len(qs) > maxSplitCostQuery {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.samplesPerStep == nil || len(c.samplesPerStep) >= maxSplitCosts {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,11 @@ func TestSplitCosts(t *testing.T) {
 	c.record("big", 241, 241*20*1000)
 	if !c.worthSplitting("big", 241) {
 		t.Error("a query of 4.8 million samples is not split")
+	}
+	long := strings.Repeat("x", maxSplitCostQuery+1)
+	c.record(long, 241, 1)
+	if !c.worthSplitting(long, 241) {
+		t.Error("a query too long to remember is not split")
 	}
 	for i := range maxSplitCosts {
 		c.record(strconv.Itoa(i), 1, 1)

@@ -136,7 +136,7 @@ func refersToRange(expr parser.Expr) bool {
 // newSplitRangeQuery builds the parts of the range query qs over [start,
 // end] at step: consecutive runs of steps, each part starting one step
 // after the previous one ends.
-func newSplitRangeQuery(ctx context.Context, ng *promql.Engine, q promstorage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, step time.Duration, parts int) (*splitRangeQuery, error) {
+func newSplitRangeQuery(ctx context.Context, ng *promql.Engine, q promstorage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, step time.Duration, parts int) (execer, error) {
 	steps := int64(rangeSteps(start, end, step))
 	sq := &splitRangeQuery{parts: make([]promql.Query, 0, parts)}
 	for i := range int64(parts) {

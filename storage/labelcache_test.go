@@ -365,7 +365,7 @@ func TestDefaultCachesHoldALargeQuery(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range series {
-			key := tailKey{metricID: uint64(i), h1: uint64(i), h2: uint64(i)}
+			key := tailKey{metricID: uint64(i), part: 1, offset: uint64(i) * 4096}
 			if tails.get(key) != nil {
 				tailHits++
 				continue

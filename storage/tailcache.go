@@ -2,7 +2,6 @@ package storage
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 	"math"
 	"slices"
 	"sort"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/encoding"
 	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
-	"github.com/cespare/xxhash/v2"
 )
 
 // A tailCache keeps the decoded newest samples of recently read blocks.
@@ -24,12 +22,18 @@ import (
 // samples a query needed from the end of a block are kept here, and a later
 // query whose time range starts no earlier is served without decoding.
 //
-// An entry is keyed by the block's content: its series ID and two
-// independent 64-bit hashes of its header (first and last timestamps, first
-// value, row count, sizes and encodings) and compressed data. A merge
-// writes new blocks, which get new keys; a deleted series' blocks are no
-// longer found by searches, so their entries are never asked for again and
-// age out. Entries are immutable.
+// An entry is keyed by where the block is stored: its series ID, the part
+// that holds it and its offset in the part's timestamps file. A part's
+// files never change once written, so the key needs nothing of the block
+// but its header, and a hit reads nothing from the part: reading the
+// compressed block to hash its content took 11% of the CPU of an instant
+// query over 3,600 series. A merge writes new parts, whose blocks get new
+// keys; a deleted series' blocks are no longer found by searches, so their
+// entries are never asked for again and age out. Entries are immutable.
+//
+// Parts are told apart by partIDs, which numbers each part the first time
+// it is seen and holds the part's reference while it does, so that a later
+// part cannot be allocated where a numbered one was.
 //
 // Only a tail of at most an eighth of the block's time span is kept, where
 // the memory it takes buys the most decoding: the last 5 minutes of a
@@ -40,7 +44,7 @@ import (
 // is dropped. A hit in the previous generation moves the entry forward.
 type tailCache struct {
 	maxBytes int64
-	seed     maphash.Seed
+	parts    partIDs
 
 	mu        sync.Mutex
 	cur, prev map[tailKey]*tailEntry
@@ -50,11 +54,45 @@ type tailCache struct {
 	hits, misses atomic.Uint64
 }
 
-// tailKey identifies a block by content. The chance that two blocks of a
-// series share both hashes is about 2^-128.
+// tailKey identifies a block by where it is stored.
 type tailKey struct {
 	metricID uint64
-	h1, h2   uint64
+	part     uint64 // from partIDs
+	offset   uint64 // in the part's timestamps file
+}
+
+// partIDs numbers the parts that blocks were read from. It holds two
+// generations of at most maxPartIDs parts each, as the caches do: a part
+// not read from for two generations is forgotten, so that the parts that
+// merges replaced can be freed, and gets a new number if it is read again
+// (its blocks then miss once). Numbers are never reused.
+type partIDs struct {
+	mu        sync.Mutex
+	next      uint64
+	cur, prev map[vmstorage.PartRef]uint64
+}
+
+// maxPartIDs bounds one generation of partIDs: a store has tens of parts
+// at a time, and merges replace the small ones every few seconds.
+const maxPartIDs = 256
+
+// id returns the number of the part p.
+func (ids *partIDs) id(p vmstorage.PartRef) uint64 {
+	ids.mu.Lock()
+	defer ids.mu.Unlock()
+	if id, ok := ids.cur[p]; ok {
+		return id
+	}
+	id, ok := ids.prev[p]
+	if !ok {
+		ids.next++
+		id = ids.next
+	}
+	if len(ids.cur) >= maxPartIDs || ids.cur == nil {
+		ids.prev, ids.cur = ids.cur, make(map[vmstorage.PartRef]uint64, maxPartIDs)
+	}
+	ids.cur[p] = id
+	return id
 }
 
 // tailEntry holds a block's samples with timestamps at or after from.
@@ -133,7 +171,6 @@ func newTailCache(maxBytes int64) *tailCache {
 	}
 	return &tailCache{
 		maxBytes: maxBytes,
-		seed:     maphash.MakeSeed(),
 		cur:      map[tailKey]*tailEntry{},
 		prev:     map[tailKey]*tailEntry{},
 	}
@@ -187,22 +224,13 @@ func blockTimeRange(hdr []byte) (minTs, maxTs int64) {
 	return encoding.UnmarshalInt64(hdr[24:32]), encoding.UnmarshalInt64(hdr[32:40])
 }
 
-// blockKey returns the key of the block read into b, whose marshaled
-// header is hdr.
-func (c *tailCache) blockKey(hdr []byte, b *vmstorage.Block) tailKey {
-	// With offsets 0 the header no longer depends on where the part
-	// stores the block: the same content is the same key.
-	hdr0, tsData, vData := b.MarshalData(0, 0)
-	d := xxhash.New()
-	_, _ = d.Write(hdr0)
-	_, _ = d.Write(tsData)
-	_, _ = d.Write(vData)
-	var m maphash.Hash
-	m.SetSeed(c.seed)
-	_, _ = m.Write(hdr0)
-	_, _ = m.Write(tsData)
-	_, _ = m.Write(vData)
-	return tailKey{metricID: binary.BigEndian.Uint64(hdr[16:24]), h1: d.Sum64(), h2: m.Sum64()}
+// blockKey returns the key of the block br, whose marshaled header is hdr.
+func (c *tailCache) blockKey(br *vmstorage.BlockRef, hdr []byte) tailKey {
+	return tailKey{
+		metricID: binary.BigEndian.Uint64(hdr[16:24]),
+		part:     c.parts.id(br.PartRef()),
+		offset:   binary.BigEndian.Uint64(hdr[48:56]),
+	}
 }
 
 // appendBlock appends the samples of br within tr to ts/vs. It serves them
@@ -217,10 +245,9 @@ func (it *sampleIterator) appendBlock(br *vmstorage.BlockRef, ts []int64, vs []f
 		useCache = it.tr.MinTimestamp > minTs && it.tr.MinTimestamp <= maxTs &&
 			(maxTs-it.tr.MinTimestamp) <= (maxTs-minTs)/8
 	}
-	br.MustReadBlock(&it.block)
 	var key tailKey
 	if useCache {
-		key = c.blockKey(it.hdr, &it.block)
+		key = c.blockKey(br, it.hdr)
 		if e := c.get(key); e != nil && e.from <= it.tr.MinTimestamp {
 			c.hits.Add(1)
 			ts, vs = e.appendRange(ts, vs, it.tr)
@@ -228,6 +255,7 @@ func (it *sampleIterator) appendBlock(br *vmstorage.BlockRef, ts []int64, vs []f
 		}
 		c.misses.Add(1)
 	}
+	br.MustReadBlock(&it.block)
 	if err := it.block.UnmarshalData(); err != nil {
 		return ts, vs, err
 	}

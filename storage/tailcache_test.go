@@ -189,7 +189,7 @@ func TestTailCacheAfterMerge(t *testing.T) {
 func TestTailCacheStaysWithinItsBudget(t *testing.T) {
 	c := newTailCache(10_000)
 	entry := func() *tailEntry { return &tailEntry{offs: make([]uint32, 50), vs: make([]float64, 50)} }
-	key := func(i int) tailKey { return tailKey{metricID: uint64(i), h1: uint64(i) * 3, h2: uint64(i) * 7} }
+	key := func(i int) tailKey { return tailKey{metricID: uint64(i), part: uint64(i) * 3, offset: uint64(i) * 7} }
 	for i := range 100 {
 		c.put(key(i), entry())
 		if c.sizeBytes() > c.maxBytes {

@@ -67,7 +67,7 @@ func (s *Server) query(c echo.Context) (res apiResult) {
 		return errResult(invalidParam(err, "time"))
 	}
 	qs := r.FormValue("query")
-	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, 0, func(ctx context.Context, opts promql.QueryOpts) (execer, error) {
+	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, 0, func(ctx context.Context, opts promql.QueryOpts, _ parser.Expr) (execer, error) {
 		return s.deps.Engine.NewInstantQuery(ctx, s.queryable(), opts, qs, ts)
 	})
 	if aerr != nil {
@@ -112,8 +112,8 @@ func (s *Server) queryRange(c echo.Context) (res apiResult) {
 		return errResult(badData(errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")))
 	}
 	qs := r.FormValue("query")
-	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, end.Sub(start), func(ctx context.Context, opts promql.QueryOpts) (execer, error) {
-		if parts := s.rangeParts(r, qs, start, end, step); parts > 1 {
+	qry, result, elapsed, cancel, aerr := s.execQuery(r, qs, end.Sub(start), func(ctx context.Context, opts promql.QueryOpts, expr parser.Expr) (execer, error) {
+		if parts := s.rangeParts(r, qs, expr, start, end, step); parts > 1 {
 			return newSplitRangeQuery(ctx, s.deps.PartEngine(parts), s.queryable(), opts, qs, start, end, step, parts)
 		}
 		return s.deps.Engine.NewRangeQuery(ctx, s.queryable(), opts, qs, start, end, step)
@@ -133,9 +133,10 @@ func (s *Server) queryRange(c echo.Context) (res apiResult) {
 // execQuery is what instant and range queries share once their own
 // parameters are read: the timeout, the query options, the subquery bound
 // (span is the range query's, 0 for an instant query), and building and
-// running the query with newQuery. The caller cancels the context once the
-// answer is written.
-func (s *Server) execQuery(r *http.Request, qs string, span time.Duration, newQuery func(context.Context, promql.QueryOpts) (execer, error)) (execer, *promql.Result, time.Duration, context.CancelFunc, *apiError) {
+// running the query with newQuery, which gets the parsed query (nil if it
+// does not parse: the engine reports that as Prometheus does). The caller
+// cancels the context once the answer is written.
+func (s *Server) execQuery(r *http.Request, qs string, span time.Duration, newQuery func(context.Context, promql.QueryOpts, parser.Expr) (execer, error)) (execer, *promql.Result, time.Duration, context.CancelFunc, *apiError) {
 	timeout, aerr := s.queryTimeout(r)
 	if aerr != nil {
 		return nil, nil, 0, nil, aerr
@@ -147,12 +148,16 @@ func (s *Server) execQuery(r *http.Request, qs string, span time.Duration, newQu
 	if s.deps.Engine == nil || s.queryable() == nil {
 		return nil, nil, 0, nil, errNoQueryEngine
 	}
-	if aerr := s.checkSubquerySteps(qs, span); aerr != nil {
+	expr, err := s.promParser().ParseExpr(qs)
+	if err != nil {
+		expr = nil
+	}
+	if aerr := checkSubquerySteps(expr, span); aerr != nil {
 		return nil, nil, 0, nil, aerr
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	began := time.Now()
-	qry, err := newQuery(ctx, opts)
+	qry, err := newQuery(ctx, opts, expr)
 	if err != nil {
 		cancel()
 		return nil, nil, 0, nil, queryConstructionError(err)
@@ -265,17 +270,13 @@ const maxSubquerySteps = 1_000_000
 // interval, 1m).
 const defaultSubqueryStep = time.Minute
 
-// checkSubquerySteps refuses, with 400, a query whose subqueries would
-// evaluate more than maxSubquerySteps steps over span (0 for an instant
-// query). A subquery is evaluated over the query's span plus its own range
-// plus the ranges of the subqueries around it. Expressions that do not
-// parse are left to the engine, which reports them as Prometheus does.
-func (s *Server) checkSubquerySteps(qs string, span time.Duration) *apiError {
-	if s.deps.Parser == nil {
-		return nil
-	}
-	expr, err := s.deps.Parser.ParseExpr(qs)
-	if err != nil {
+// checkSubquerySteps refuses, with 400, a query expr whose subqueries
+// would evaluate more than maxSubquerySteps steps over span (0 for an
+// instant query). A subquery is evaluated over the query's span plus its
+// own range plus the ranges of the subqueries around it. A nil expr (a
+// query that does not parse) passes.
+func checkSubquerySteps(expr parser.Expr, span time.Duration) *apiError {
+	if expr == nil {
 		return nil
 	}
 	var tooMany error

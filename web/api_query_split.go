@@ -96,17 +96,15 @@ type execer interface {
 	Close()
 }
 
-// rangeParts is the number of sub-ranges the range query qs over [start,
-// end] at step is evaluated in: one per core, or 1 when splitting would
-// not pay, would change the answer, or `stats` are asked for.
-func (s *Server) rangeParts(r *http.Request, qs string, start, end time.Time, step time.Duration) int {
+// rangeParts is the number of sub-ranges the range query qs, parsed as
+// expr (nil if it does not parse), over [start, end] at step is evaluated
+// in: one per core, or 1 when splitting would not pay, would change the
+// answer, or `stats` are asked for.
+func (s *Server) rangeParts(r *http.Request, qs string, expr parser.Expr, start, end time.Time, step time.Duration) int {
 	steps := rangeSteps(start, end, step)
 	parts := min(runtime.GOMAXPROCS(0), steps/minStepsPerPart)
-	if parts < 2 || s.deps.PartEngine == nil || r.FormValue("stats") != "" || !s.splitCosts.worthSplitting(qs, steps) {
-		return 1
-	}
-	expr, err := s.promParser().ParseExpr(qs)
-	if err != nil || refersToRange(expr) {
+	if parts < 2 || expr == nil || s.deps.PartEngine == nil || r.FormValue("stats") != "" ||
+		refersToRange(expr) || !s.splitCosts.worthSplitting(qs, steps) {
 		return 1
 	}
 	return parts

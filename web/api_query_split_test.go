@@ -14,7 +14,17 @@ import (
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
 )
+
+// parseOrNil parses q as the API does: nil if it does not parse.
+func parseOrNil(q string) parser.Expr {
+	expr, err := parser.NewParser(parser.Options{}).ParseExpr(q)
+	if err != nil {
+		return nil
+	}
+	return expr
+}
 
 // atLeastTwoCores lets a test split range queries on a one-core machine.
 func atLeastTwoCores(t *testing.T) {
@@ -85,11 +95,11 @@ func TestSplitRangeQueryAnswersAsWhole(t *testing.T) {
 	}
 	r := &http.Request{Form: url.Values{}}
 	split.splitCosts = splitCosts{}
-	if parts := split.rangeParts(r, `temp`, base, base.Add(2*time.Hour), 15*time.Second); parts < 2 {
+	if parts := split.rangeParts(r, `temp`, parseOrNil(`temp`), base, base.Add(2*time.Hour), 15*time.Second); parts < 2 {
 		t.Errorf("a 481-step query not seen before is evaluated in %d part(s), want 2 or more", parts)
 	}
 	post(t, split, "/api/v1/query_range", url.Values{"query": {`temp`}, "start": {formatUnix(base)}, "end": {formatUnix(base.Add(2 * time.Hour))}, "step": {"15"}})
-	if parts := split.rangeParts(r, `temp`, base, base.Add(2*time.Hour), 15*time.Second); parts != 1 {
+	if parts := split.rangeParts(r, `temp`, parseOrNil(`temp`), base, base.Add(2*time.Hour), 15*time.Second); parts != 1 {
 		t.Errorf("once it ran, the same query over 5 series is evaluated in %d parts, want 1", parts)
 	}
 }
@@ -148,12 +158,12 @@ func TestRangeParts(t *testing.T) {
 		if tt.stats == "" {
 			r.Form = url.Values{}
 		}
-		if got := min(s.rangeParts(r, tt.query, base, tt.end, 15*time.Second), 2); got != tt.want {
+		if got := min(s.rangeParts(r, tt.query, parseOrNil(tt.query), base, tt.end, 15*time.Second), 2); got != tt.want {
 			t.Errorf("%s: %d parts, want %d", tt.name, got, tt.want)
 		}
 	}
 	noParts := newTestServer(t, openStorage(t), Options{}, Deps{})
-	if got := noParts.rangeParts(&http.Request{Form: url.Values{}}, `up`, base, hour, 15*time.Second); got != 1 {
+	if got := noParts.rangeParts(&http.Request{Form: url.Values{}}, `up`, parseOrNil(`up`), base, hour, 15*time.Second); got != 1 {
 		t.Errorf("without a PartEngine: %d parts, want 1", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 // samples (run with -race as well).
 func TestSelectAfterReuse(t *testing.T) {
 	s := openTest(t, t.TempDir())
+	defer s.Close()
 	const end = int64(1_700_000_000_000)
 	for _, m := range []struct {
 		name string

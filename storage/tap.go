@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 
@@ -110,42 +108,25 @@ func DecodeBatchSeries(data []byte, f func(series []byte, samples []Sample)) err
 	var (
 		name    []byte
 		samples []Sample
-		ts      int64
 	)
-	flush := func() {
-		if len(samples) > 0 {
-			f(name, samples)
-			samples = samples[:0]
+	d := rowDecoder{data: data}
+	for len(d.data) > 0 {
+		newName, err := d.next()
+		if err != nil {
+			return fmt.Errorf("storage: corrupted batch: %w", err)
 		}
-	}
-	for len(data) > 0 {
-		flag := data[0]
-		data = data[1:]
-		switch flag {
-		case 0:
-			if name == nil {
-				return errors.New("storage: corrupted batch: a row refers to a previous name in the first row")
+		if newName {
+			if len(samples) > 0 {
+				f(name, samples)
+				samples = samples[:0]
 			}
-		case 1:
-			n, k := binary.Uvarint(data)
-			if k <= 0 || uint64(len(data)-k) < n {
-				return errors.New("storage: corrupted batch: truncated series name")
-			}
-			flush()
-			name = data[k : k+int(n) : k+int(n)]
-			data = data[k+int(n):]
-		default:
-			return fmt.Errorf("storage: corrupted batch: unknown row flag %d", flag)
+			name = d.name
 		}
-		d, k := binary.Varint(data)
-		if k <= 0 || len(data)-k < 8 {
-			return errors.New("storage: corrupted batch: truncated row")
-		}
-		ts += d
-		samples = append(samples, Sample{Timestamp: ts, Value: math.Float64frombits(binary.LittleEndian.Uint64(data[k:]))})
-		data = data[k+8:]
+		samples = append(samples, Sample{Timestamp: d.ts, Value: d.v})
 	}
-	flush()
+	if len(samples) > 0 {
+		f(name, samples)
+	}
 	return nil
 }
 

@@ -34,8 +34,9 @@ func FuzzDecodeWALRecord(f *testing.F) {
 		record := encodeWALRecord(nil, rows.mrs)
 		f.Add(record[8:]) // the payload, after length and checksum
 	}
-	f.Add([]byte{0})                               // a shared name in the first row
-	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}) // an empty name
+	f.Add([]byte{1, 1, 'x', 2, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f}) // the first encoding: x 1 1.0
+	f.Add([]byte{0})                                          // a shared name in the first row
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})            // an empty name
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		mrs, err := decodeWALRecord(payload, nil)

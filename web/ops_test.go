@@ -101,14 +101,17 @@ func TestOps(t *testing.T) {
 // A route that saw no request has a zero counter and no histogram: idle
 // routes would otherwise store 14 series each in the self-monitoring job.
 func TestRouteMetricsHistogramOnFirstRequest(t *testing.T) {
-	m := newRouteMetrics("/test/idle-route")
+	// The metrics are the process's: a path of this run's own keeps the
+	// test repeatable (go test -count).
+	path := fmt.Sprintf("/test/idle-route-%d", time.Now().UnixNano())
+	m := newRouteMetrics(path)
 	exposition := func() string {
 		var b bytes.Buffer
 		metrics.WritePrometheus(&b, false)
 		return b.String()
 	}
-	counter := `vigil_http_requests_total{path="/test/idle-route"} `
-	bucket := `vigil_http_request_duration_seconds_bucket{path="/test/idle-route",le="+Inf"} `
+	counter := fmt.Sprintf("vigil_http_requests_total{path=%q} ", path)
+	bucket := fmt.Sprintf("vigil_http_request_duration_seconds_bucket{path=%q,le=\"+Inf\"} ", path)
 	got := exposition()
 	if !strings.Contains(got, counter+"0") {
 		t.Errorf("an idle route has no zero counter %s0", counter)

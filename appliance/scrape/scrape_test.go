@@ -489,6 +489,55 @@ func TestReload(t *testing.T) {
 	}
 }
 
+// The library never forgets a dropped target; /api/v1/targets must not
+// list one that a reload made active or that the job no longer lists.
+func TestDroppedTargetsAfterReload(t *testing.T) {
+	x, y := newExporter(t), newExporter(t)
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	job := func(targets, relabel string) string {
+		return "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: c\n    static_configs: [{targets: [" + targets + "]}]\n" + relabel
+	}
+	dropX := fmt.Sprintf("    relabel_configs: [{source_labels: [__address__], regex: %q, action: drop}]\n", x.host)
+	both := fmt.Sprintf("%q, %q", x.host, y.host)
+	writeFile(t, path, job(both, dropX))
+	s, _ := startScraper(t, path)
+	droppedAddrs := func() []string {
+		drops, counts := s.DroppedTargets()
+		var out []string
+		for _, d := range drops {
+			if d.ScrapePool == "c" {
+				out = append(out, d.DiscoveredLabels.Get("__address__"))
+			}
+		}
+		if counts["c"] != len(out) {
+			t.Errorf("droppedTargetCounts[c] = %d, listed %d", counts["c"], len(out))
+		}
+		return out
+	}
+
+	waitFor(t, 30*time.Second, "x among the dropped targets", func() bool { return slices.Equal(droppedAddrs(), []string{x.host}) })
+
+	// Without the relabel rule x is scraped, and no longer dropped.
+	writeFile(t, path, job(both, ""))
+	if _, err := s.Reload(Source{File: path}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "x active", func() bool { _, ok := target(s, "c", x.host); return ok })
+	if d := droppedAddrs(); len(d) != 0 {
+		t.Errorf("dropped targets after the reload that keeps x: %v", d)
+	}
+
+	// The rule back, and x gone from static_configs: nothing is dropped.
+	writeFile(t, path, job(fmt.Sprintf("%q", y.host), dropX))
+	if _, err := s.Reload(Source{File: path}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "x gone", func() bool { _, ok := target(s, "c", x.host); return !ok })
+	if d := droppedAddrs(); len(d) != 0 {
+		t.Errorf("dropped targets after x left static_configs: %v", d)
+	}
+}
+
 func TestOneScraperPerProcess(t *testing.T) {
 	startScraper(t, "")
 	other := New(Options{Storage: newRecorder()})

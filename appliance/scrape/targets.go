@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/promscrape"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"gopkg.in/yaml.v2"
 
 	"github.com/vigil-monitoring/vigil/web"
 )
@@ -99,8 +101,21 @@ func (s *Scraper) TargetMetadata(t web.Target, metric string) []web.MetricMetada
 // DroppedTargets implements web.TargetsProvider. The library keeps at
 // most -promscrape.maxDroppedTargets (10,000) of them, so the counts are
 // of that list.
+//
+// The library's list only grows: a target dropped once stays in it after
+// a reload keeps it, or after its discovery no longer yields it. Vigil
+// leaves out what it can tell is stale: a dropped target whose discovered
+// labels are those of an active one, and, in a job whose targets are all
+// static_configs, one whose address the job no longer lists. Targets of
+// the other service discoveries that disappeared stay listed until Vigil
+// restarts (README, "Where Vigil differs from Prometheus").
 func (s *Scraper) DroppedTargets() ([]web.DroppedTarget, map[string]int) {
-	lt := s.libTargets("dropped")
+	lt := s.libTargets("any")
+	active := make(map[string]bool, len(lt.Data.ActiveTargets))
+	for _, t := range lt.Data.ActiveTargets {
+		active[labels.FromMap(t.DiscoveredLabels).String()] = true
+	}
+	static := staticTargets(s.cfg.Load())
 	var out []web.DroppedTarget
 	counts := map[string]int{}
 	for _, t := range lt.Data.DroppedTargets {
@@ -108,10 +123,52 @@ func (s *Scraper) DroppedTargets() ([]web.DroppedTarget, map[string]int) {
 		if !s.scrapes(job) {
 			continue
 		}
-		out = append(out, web.DroppedTarget{DiscoveredLabels: labels.FromMap(t.DiscoveredLabels), ScrapePool: job})
+		ls := labels.FromMap(t.DiscoveredLabels)
+		if active[ls.String()] {
+			continue
+		}
+		if addrs, ok := static[job]; ok && !addrs[t.DiscoveredLabels["__address__"]] {
+			continue
+		}
+		out = append(out, web.DroppedTarget{DiscoveredLabels: ls, ScrapePool: job})
 		counts[job]++
 	}
 	return out, counts
+}
+
+// staticTargets returns, for every job of pc whose targets all come from
+// static_configs, the set of addresses it lists.
+func staticTargets(pc *PrometheusConfig) map[string]map[string]bool {
+	if pc == nil {
+		return nil
+	}
+	out := map[string]map[string]bool{}
+jobs:
+	for _, job := range pc.jobs {
+		for _, it := range job {
+			key, _ := it.Key.(string)
+			switch {
+			case key == "static_configs", key == "relabel_configs", key == "metric_relabel_configs":
+			case strings.HasSuffix(key, "_configs"):
+				// A service discovery (the *_sd_configs, vultr_configs).
+				continue jobs
+			}
+		}
+		name, _ := lookup(job, "job_name").(string)
+		addrs := map[string]bool{}
+		groups, _ := lookup(job, "static_configs").([]any)
+		for _, g := range groups {
+			m, _ := g.(yaml.MapSlice)
+			targets, _ := lookup(m, "targets").([]any)
+			for _, t := range targets {
+				if addr, ok := t.(string); ok {
+					addrs[addr] = true
+				}
+			}
+		}
+		out[name] = addrs
+	}
+	return out
 }
 
 func labelDuration(ls map[string]string, name string) time.Duration {

@@ -64,20 +64,28 @@ var (
 	rejectedByMetricSeriesLimit = metrics.GetOrCreateCounter(`vigil_rows_rejected_total{reason="` + reasonMetricSeriesLimit + `"}`)
 )
 
-// LimitError is returned by Append when the cardinality limits refused
-// some rows. The other rows of the batch WERE stored, written to the
-// write-ahead log as every accepted row is: a caller must not send the
-// batch again, and should tell its client which series were refused.
+// LimitError is returned by Append when some rows were refused: by the
+// cardinality limits, or because their timestamps lie outside the range the
+// store keeps (older than the retention, or more than FutureWindow ahead).
+// The other rows of the batch WERE stored, written to the write-ahead log
+// as every accepted row is: a caller must not send the batch again, and
+// should tell its client what was refused.
 type LimitError struct {
 	// Stored is the number of rows that were stored.
 	Stored int
-	// Rejected is the number of rows that were refused; SeriesLimit and
-	// MetricSeriesLimit split it by the limit that refused them.
+	// Rejected is the number of rows that were refused; TooOld, TooFuture,
+	// SeriesLimit and MetricSeriesLimit split it by the reason.
 	Rejected          int
+	TooOld            int
+	TooFuture         int
 	SeriesLimit       int
 	MetricSeriesLimit int
-	// Reasons describes the first refused series (at most 5), each as the
-	// series, the limit and the count that refused it.
+	// MinTime and MaxTime are the range of timestamps (Unix milliseconds)
+	// the store kept when TooOld or TooFuture are not zero.
+	MinTime, MaxTime int64
+	// Reasons describes the first series refused by the cardinality limits
+	// (at most 5), each as the series, the limit and the count that
+	// refused it.
 	Reasons []string
 	// RejectedSeries is the number of distinct refused series Reasons was
 	// chosen from (a series repeated far apart in a batch counts twice).
@@ -88,10 +96,21 @@ type LimitError struct {
 // lists the reasons.
 func (e *LimitError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d samples were refused by the cardinality limits and not stored; the other %d were stored. "+
-		"New series past a limit are refused; series already written recently keep being stored. "+
-		"Remove high-cardinality labels (IDs, timestamps, user input) from the refused series, or raise the limit. Refused: ",
+	fmt.Fprintf(&b, "%d of %d samples were refused and not stored; the other %d were stored.",
 		e.Rejected, e.Rejected+e.Stored, e.Stored)
+	if e.TooOld > 0 {
+		fmt.Fprintf(&b, " %d are older than the retention (the oldest time kept is %s); a longer --retention keeps older samples.",
+			e.TooOld, time.UnixMilli(e.MinTime).UTC().Format(time.RFC3339))
+	}
+	if e.TooFuture > 0 {
+		fmt.Fprintf(&b, " %d are more than %g days ahead of Vigil's clock (the newest time accepted is %s); check the sender's clock and the timestamps' unit.",
+			e.TooFuture, FutureWindow.Hours()/24, time.UnixMilli(e.MaxTime).UTC().Format(time.RFC3339))
+	}
+	if n := e.SeriesLimit + e.MetricSeriesLimit; n > 0 {
+		fmt.Fprintf(&b, " %d were refused by the cardinality limits. "+
+			"New series past a limit are refused; series already written recently keep being stored. "+
+			"Remove high-cardinality labels (IDs, timestamps, user input) from the refused series, or raise the limit. Refused: ", n)
+	}
 	for i, r := range e.Reasons {
 		if i > 0 {
 			b.WriteString("; ")
@@ -102,6 +121,17 @@ func (e *LimitError) Error() string {
 		fmt.Fprintf(&b, "; and %d more series", more)
 	}
 	return b.String()
+}
+
+// merge adds the refusals of a later filter, which saw only the rows e
+// let through, to e.
+func (e *LimitError) merge(later *LimitError) {
+	e.Rejected += later.Rejected
+	e.Stored = later.Stored
+	e.SeriesLimit += later.SeriesLimit
+	e.MetricSeriesLimit += later.MetricSeriesLimit
+	e.Reasons = later.Reasons
+	e.RejectedSeries = later.RejectedSeries
 }
 
 // seriesLimiter is the cardinality limiter. It is safe for concurrent use.

@@ -177,16 +177,14 @@ func (s *Storage) Path() string { return s.path }
 func (s *Storage) Retention() time.Duration { return s.opts.Retention }
 
 // Append stores rows. Once it returns nil the rows survive a crash of the
-// process: they are in the write-ahead log, and Options.Tap has seen them. Samples older than the
-// retention are dropped by the store. Plain NaN values are dropped too (a
-// limitation of the underlying store); Prometheus' staleness markers are
-// kept.
+// process: they are in the write-ahead log, and Options.Tap has seen them.
 //
-// The cardinality limits (Options.MaxSeries, MaxSeriesPerMetric) are
-// checked first. When they refuse the rows of some new series, Append
-// stores every other row — as durably as above — and returns a
-// *LimitError that counts and names what was refused; the caller must not
-// append the batch again. ErrReadOnly, ErrDiskFull and other errors mean
+// Rows older than the retention or more than FutureWindow ahead of the
+// clock are refused, and so are the rows of new series past the
+// cardinality limits (Options.MaxSeries, MaxSeriesPerMetric). When some
+// rows are refused, Append stores every other row — as durably as above —
+// and returns a *LimitError that counts and names what was refused; the
+// caller must not append the batch again. ErrReadOnly, ErrDiskFull and other errors mean
 // that nothing of the batch was stored. Append does not change rows, but
 // records the batch in the SeriesMemo rows use, if any (Rows.UseMemo).
 func (s *Storage) Append(rows *Rows) (err error) {
@@ -208,19 +206,38 @@ func (s *Storage) Append(rows *Rows) (err error) {
 		return ErrReadOnly
 	}
 	mrs := rows.mrs
+	// The store would drop rows outside the time range it keeps without a
+	// word; they are refused here, so that the client hears of them.
 	var limitErr *LimitError
+	if minTs, maxTs := s.acceptedRange(); !inTimeRange(mrs, minTs, maxTs) {
+		sp := admittedPool.Get().(*[]vmstorage.MetricRow)
+		defer putAdmitted(sp)
+		mrs, limitErr = filterTimeRange(mrs, *sp, minTs, maxTs)
+		*sp = mrs
+		if len(mrs) == 0 {
+			return limitErr
+		}
+	}
 	var genEnd int64
 	if s.limits != nil {
 		sp := admittedPool.Get().(*[]vmstorage.MetricRow)
 		defer putAdmitted(sp)
 		var known []bool
 		var knownGen int64
-		if rows.memo != nil {
+		if rows.memo != nil && limitErr == nil {
+			// known is by the index in rows.mrs, which the time filter
+			// above did not change.
 			known, knownGen = rows.known, rows.memo.limiterGen(s.limits)
 		}
-		mrs, limitErr, genEnd = s.limits.filterKnown(mrs, *sp, known, knownGen)
-		if limitErr != nil {
+		var seriesErr *LimitError
+		mrs, seriesErr, genEnd = s.limits.filterKnown(mrs, *sp, known, knownGen)
+		if seriesErr != nil {
 			*sp = mrs
+			if limitErr == nil {
+				limitErr = seriesErr
+			} else {
+				limitErr.merge(seriesErr)
+			}
 		}
 		if len(mrs) == 0 {
 			return limitErr

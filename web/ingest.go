@@ -26,8 +26,11 @@ import (
 // Limits (see storage/limits.go for the cardinality limiter):
 //   - A remote write or import request with more samples than
 //     Options.MaxRequestSamples is 400 and nothing of it is stored.
-//   - Series refused by the cardinality limits: the rest of the request is
-//     stored and the answer is 400 naming the refused series and the limit.
+//   - Series refused by the cardinality limits, and samples older than the
+//     retention or more than 2 days ahead: the rest of the request is
+//     stored and the answer is 400 naming what was refused and why.
+//     (Prometheus' remote-write receiver answers 400 for its out-of-bounds
+//     samples too; VictoriaMetrics drops them and answers 204.)
 //     This is what Grafana Mimir answers for its per-tenant and per-metric
 //     series limits; Prometheus drops a batch answered with 4xx instead of
 //     retrying it, which is right for series that would be refused again,

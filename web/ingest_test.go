@@ -179,6 +179,18 @@ func TestImportPrometheus(t *testing.T) {
 		t.Fatalf("gzip import: %d %s", code, msg)
 	}
 
+	// A sample the store would drop for its time is refused and named, the
+	// rest stored (a timestamp in seconds where milliseconds are due reads
+	// as 1970, one in microseconds as far in the future).
+	future := now.Add(72 * time.Hour).UnixMilli()
+	code, msg = send(t, http.MethodPost, srv.URL+"/api/v1/import/prometheus", "text/plain", []byte("imp_when{at=\"now\"} 1\nimp_when{at=\"later\"} 2 "+itoa(future)+"\n"))
+	if code != http.StatusBadRequest || !strings.Contains(msg, "1 of 2 samples were refused") || !strings.Contains(msg, "ahead of Vigil's clock") {
+		t.Fatalf("import of a sample 3 days ahead: %d %q, want 400 saying so", code, msg)
+	}
+	if got := instant(t, srv, st, "imp_when", now.Add(time.Second)); len(got) != 1 || !strings.Contains(got[0], "at=now") {
+		t.Fatalf("after the partial import: %v", got)
+	}
+
 	bad := []struct {
 		name, url, body, want string
 	}{

@@ -184,9 +184,10 @@ func (s *Storage) Retention() time.Duration { return s.opts.Retention }
 // cardinality limits (Options.MaxSeries, MaxSeriesPerMetric). When some
 // rows are refused, Append stores every other row — as durably as above —
 // and returns a *LimitError that counts and names what was refused; the
-// caller must not append the batch again. ErrReadOnly, ErrDiskFull and other errors mean
-// that nothing of the batch was stored. Append does not change rows, but
-// records the batch in the SeriesMemo rows use, if any (Rows.UseMemo).
+// caller must not append the batch again. ErrReadOnly, ErrDiskFull and
+// other errors mean that nothing of the batch was stored. Append does not
+// change rows, but records the batch in the SeriesMemo rows use, if any
+// (Rows.UseMemo).
 func (s *Storage) Append(rows *Rows) (err error) {
 	if m := rows.memo; m != nil {
 		// Until the batch is stored, the memo must not vouch for it.
@@ -225,8 +226,8 @@ func (s *Storage) Append(rows *Rows) (err error) {
 		var known []bool
 		var knownGen int64
 		if rows.memo != nil && limitErr == nil {
-			// known is by the index in rows.mrs, which the time filter
-			// above did not change.
+			// known is indexed like rows.mrs, so it holds only while the
+			// time filter above kept every row.
 			known, knownGen = rows.known, rows.memo.limiterGen(s.limits)
 		}
 		var seriesErr *LimitError

@@ -53,15 +53,21 @@ const DefaultSeriesLimitWindow = time.Hour
 // maxLimitReasons bounds LimitError.Reasons.
 const maxLimitReasons = 5
 
-// The reasons of vigil_rows_rejected_total that storage counts.
+// The reasons of vigil_rows_rejected_total that storage counts: the
+// cardinality limits, and samples outside the time range the store keeps
+// (timerange.go).
 const (
 	reasonSeriesLimit       = "series_limit"
 	reasonMetricSeriesLimit = "metric_series_limit"
+	reasonTooOld            = "too_old"
+	reasonTooFuture         = "too_far_in_future"
 )
 
 var (
 	rejectedBySeriesLimit       = metrics.GetOrCreateCounter(`vigil_rows_rejected_total{reason="` + reasonSeriesLimit + `"}`)
 	rejectedByMetricSeriesLimit = metrics.GetOrCreateCounter(`vigil_rows_rejected_total{reason="` + reasonMetricSeriesLimit + `"}`)
+	rejectedTooOld              = metrics.GetOrCreateCounter(`vigil_rows_rejected_total{reason="` + reasonTooOld + `"}`)
+	rejectedTooFuture           = metrics.GetOrCreateCounter(`vigil_rows_rejected_total{reason="` + reasonTooFuture + `"}`)
 )
 
 // LimitError is returned by Append when some rows were refused: by the

@@ -5,25 +5,12 @@ import (
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/fasttime"
 	vmstorage "github.com/VictoriaMetrics/VictoriaMetrics/lib/storage"
-	"github.com/VictoriaMetrics/metrics"
 )
 
 // FutureWindow is how far ahead of the clock a sample may be: the store's
 // own bound (lib/storage's future retention, 2 days at least), past which
 // it drops samples without a word.
 const FutureWindow = 2 * 24 * time.Hour
-
-// The reasons of vigil_rows_rejected_total for samples outside the time
-// range the store keeps.
-const (
-	reasonTooOld    = "too_old"
-	reasonTooFuture = "too_far_in_future"
-)
-
-var (
-	rejectedTooOld    = metrics.GetOrCreateCounter(`vigil_rows_rejected_total{reason="` + reasonTooOld + `"}`)
-	rejectedTooFuture = metrics.GetOrCreateCounter(`vigil_rows_rejected_total{reason="` + reasonTooFuture + `"}`)
-)
 
 // acceptedRange returns the oldest and newest timestamps, in Unix
 // milliseconds, that the store keeps now. The store reads its clock in

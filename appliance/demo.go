@@ -39,13 +39,6 @@ type demoRunner struct {
 // recorder, and the rest scraped from exporter.
 func startDemo(st *storage.Storage, rec *ingest.Recorder, exporter *demo.Exporter, clk clock.Clock, backfill time.Duration, log *slog.Logger, afterBackfill func(ctx context.Context, from, to time.Time)) *demoRunner {
 	log = log.With("component", "demo")
-	// The store refuses samples older than the retention, so history that
-	// would reach past it is cut to fit, with a minute to spare for the
-	// time the backfill itself takes.
-	if limit := st.Retention() - time.Minute; backfill > limit {
-		log.Info("demo backfill shortened to fit the retention", "backfill", backfill, "retention", st.Retention(), "shortened_to", limit)
-		backfill = limit
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &demoRunner{stop: cancel}
 	st.AppendMetadata(demo.Metadata())

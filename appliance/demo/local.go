@@ -21,6 +21,9 @@ var _ Target = Local{}
 // Append stores rows.
 func (l Local) Append(rows *storage.Rows) error { return l.Storage.Append(rows) }
 
+// Retention returns the store's retention.
+func (l Local) Retention(context.Context) (time.Duration, error) { return l.Storage.Retention(), nil }
+
 // upMatchers select the demo API's up series, which every step writes.
 func upMatchers() []*labels.Matcher {
 	return []*labels.Matcher{

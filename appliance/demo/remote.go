@@ -15,6 +15,7 @@ import (
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/prompb"
 	"github.com/golang/snappy"
+	"github.com/prometheus/common/model"
 
 	"github.com/vigil-monitoring/vigil/storage"
 	"github.com/vigil-monitoring/vigil/storage/ingest"
@@ -154,6 +155,37 @@ type querySample struct {
 	Metric map[string]string `json:"metric"`
 	Value  [2]any            `json:"value"`
 	Values [][2]any          `json:"values"`
+}
+
+// Retention reads the retention from /api/v1/status/runtimeinfo, which
+// needs a viewer's or an admin's credentials, as the queries do.
+func (r *Remote) Retention(ctx context.Context) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL+"/api/v1/status/runtimeinfo", nil)
+	if err != nil {
+		return 0, err
+	}
+	r.authorize(req)
+	resp, err := r.Client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("runtime information of %s: %w", r.URL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("runtime information of %s: %s: %s", r.URL, resp.Status, answerText(resp.Body))
+	}
+	var env struct {
+		Data struct {
+			StorageRetention string `json:"storageRetention"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return 0, fmt.Errorf("runtime information of %s: unexpected answer: %w", r.URL, err)
+	}
+	d, err := model.ParseDuration(env.Data.StorageRetention)
+	if err != nil {
+		return 0, fmt.Errorf("runtime information of %s: storageRetention: %w", r.URL, err)
+	}
+	return time.Duration(d), nil
 }
 
 // query runs an instant PromQL query at t.

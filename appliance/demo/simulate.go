@@ -26,6 +26,9 @@ type Target interface {
 	// last step at t on: the events and scrapes of a live step may come a
 	// little after it.
 	ValuesAt(ctx context.Context, t time.Time) (map[string]float64, error)
+	// Retention returns how long the target keeps samples: it refuses
+	// older ones.
+	Retention(ctx context.Context) (time.Duration, error)
 }
 
 // ResumeWindow is how far back a start looks for the demo's last step to
@@ -36,7 +39,8 @@ const ResumeWindow = 7 * 24 * time.Hour
 // Options are a simulation's settings.
 type Options struct {
 	// Backfill is how much history to write at start, at most: a restart
-	// writes only the steps since the last one written.
+	// writes only the steps since the last one written, and none older
+	// than the target's retention less a minute.
 	Backfill time.Duration
 	Clock    clock.Clock
 	Seed     uint64
@@ -65,7 +69,18 @@ func Simulate(ctx context.Context, t Target, opts Options) error {
 	}
 	now := opts.Clock.Now()
 	p := New(now, opts.Seed)
-	from := now.Add(-opts.Backfill).Truncate(Step)
+	// The target refuses samples older than its retention, so history that
+	// would reach past it is cut to fit, with a minute to spare for the
+	// time the backfill itself takes.
+	backfill := opts.Backfill
+	retention, err := t.Retention(ctx)
+	if err != nil {
+		log.Warn("cannot read the retention; a backfill that reaches past it fails", "err", err)
+	} else {
+		backfill = min(backfill, max(retention-time.Minute, 0))
+	}
+	from := now.Add(-backfill).Truncate(Step)
+	cut := from
 	after := from.Add(-Step) // the step before the first to write
 	last, found, err := t.LastStep(ctx, now.Add(-ResumeWindow), now)
 	switch {
@@ -90,6 +105,9 @@ func Simulate(ctx context.Context, t Target, opts Options) error {
 		log.Info("resuming the simulated Panic platform", "last_step", last.UTC().Format(time.RFC3339), "series", n)
 	}
 	if !from.After(now) {
+		if backfill < opts.Backfill && from.Equal(cut) {
+			log.Info("demo backfill shortened to fit the retention", "backfill", opts.Backfill, "retention", retention, "shortened_to", backfill)
+		}
 		t0 := time.Now()
 		log.Info("backfilling the simulated Panic platform", "from", from.UTC().Format(time.RFC3339), "to", now.UTC().Format(time.RFC3339))
 		written, err := p.Backfill(ctx, t, from, now, opts.Progress)

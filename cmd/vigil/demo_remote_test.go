@@ -3,6 +3,7 @@
 package main
 
 import (
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -187,6 +188,54 @@ func checkNoResets(t *testing.T, baseURL, window string) {
 				sel = n
 			}
 			waitQuery(t, adminClient(), baseURL, `sum(resets(`+sel+`[`+window+`]))`, "0")
+		}
+	}
+}
+
+// TestDemoBackfillFitsTheRemoteRetention runs `vigil demo` with a
+// backfill longer than the other Vigil keeps: the history is cut to the
+// retention, past which the store refuses samples, and its oldest steps,
+// written first, are stored.
+func TestDemoBackfillFitsTheRemoteRetention(t *testing.T) {
+	p := startVigilProcess(t, "--retention=1d")
+	_, secret := createTokenViaAPI(t, p.BaseURL, "admin", "demo", "")
+	d := startDemoProcess(t, "--url="+p.BaseURL, "--token="+secret, "--backfill=3d")
+	d.waitOutput(t, `msg="demo backfill shortened to fit the retention" backfill=72h0m0s retention=24h0m0s shortened_to=23h59m0s`)
+	// 23 h 59 min every 15 s is 5,757 steps; the oldest go first, and the
+	// first hundred show that they are not refused.
+	d.waitOutput(t, " of 5757 steps)")
+	c := adminClient()
+	const up = `up{job="panic-platform",instance="demo-api:8000"}`
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if code, body := statusOf(t, c, http.MethodGet, p.BaseURL+"/internal/force_flush", "", nil); code != http.StatusOK {
+			t.Fatalf("force_flush: %d %s", code, body)
+		}
+		var res struct {
+			Data struct {
+				Result []struct {
+					Values [][2]any `json:"values"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		scrapeGetJSON(t, c, p.BaseURL+"/api/v1/query?query="+url.QueryEscape(up+"[1d]"), &res)
+		if r := res.Data.Result; len(r) == 1 && len(r[0].Values) >= 100 {
+			oldest := time.Unix(int64(r[0].Values[0][0].(float64)), 0)
+			if age := time.Since(oldest); age < 23*time.Hour+58*time.Minute || age > 24*time.Hour {
+				t.Errorf("the oldest step is %s old, want the retention less a minute", age.Round(time.Second))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 100 steps stored within 60s: %+v\n%s", res.Data.Result, d.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.stop(t)
+	_, metricsText := statusOf(t, c, http.MethodGet, p.BaseURL+"/metrics", "", nil)
+	for _, reason := range []string{"too_old", "too_far_in_future"} {
+		if n := metricValue(metricsText, `vigil_rows_rejected_total{reason="`+reason+`"}`); n != 0 {
+			t.Errorf("%g rows rejected as %s", n, reason)
 		}
 	}
 }

@@ -3,7 +3,7 @@ package appliance
 import (
 	"fmt"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-monitoring/vigil/appliance/scrape"
 )

@@ -162,7 +162,7 @@ func (fakeTargets) ActiveTargets() []Target {
 	}
 }
 
-func (fakeTargets) DroppedTargets() ([]DroppedTarget, map[string]int) {
+func (fakeTargets) DroppedTargets([]Target) ([]DroppedTarget, map[string]int) {
 	return []DroppedTarget{{DiscoveredLabels: labels.FromStrings("__address__", "cache:6379"), ScrapePool: "api"}},
 		map[string]int{"api": 3, "postgres": 0}
 }

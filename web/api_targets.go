@@ -59,8 +59,10 @@ func serveTargets(c echo.Context, p TargetsProvider) apiResult {
 	if p == nil {
 		return apiResult{data: res}
 	}
+	// The dropped list needs the active one too: both come from one
+	// listing of the provider's.
+	active := p.ActiveTargets()
 	if showActive {
-		active := p.ActiveTargets()
 		slices.SortStableFunc(active, func(a, b Target) int { return cmp.Compare(a.ScrapePool, b.ScrapePool) })
 		for _, t := range active {
 			if pool != "" && t.ScrapePool != pool {
@@ -86,7 +88,7 @@ func serveTargets(c echo.Context, p TargetsProvider) apiResult {
 		}
 	}
 	if showDropped {
-		dropped, counts := p.DroppedTargets()
+		dropped, counts := p.DroppedTargets(active)
 		if counts != nil {
 			res.DroppedTargetCounts = counts
 		}

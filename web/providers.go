@@ -22,8 +22,9 @@ type TargetsProvider interface {
 	ActiveTargets() []Target
 	// DroppedTargets returns the discovered targets that relabelling
 	// dropped, and how many were dropped per scrape pool (the list may be
-	// capped; the counts are not).
-	DroppedTargets() (targets []DroppedTarget, countsByPool map[string]int)
+	// capped; the counts are not). active is what ActiveTargets returned:
+	// a target dropped once and active now is not listed.
+	DroppedTargets(active []Target) (targets []DroppedTarget, countsByPool map[string]int)
 }
 
 // TargetMetadataProvider is optionally implemented by a TargetsProvider to

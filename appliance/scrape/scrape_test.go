@@ -275,7 +275,7 @@ scrape_configs:
 	if _, ok := target(s, "vigil", ""); !ok {
 		t.Error("no active target for the self-scrape")
 	}
-	drops, counts := s.DroppedTargets()
+	drops, counts := s.DroppedTargets(s.ActiveTargets())
 	if len(drops) != 1 || drops[0].ScrapePool != "app" || drops[0].DiscoveredLabels.Get("__address__") != dropped.host || counts["app"] != 1 {
 		t.Errorf("DroppedTargets() = %+v, %v", drops, counts)
 	}
@@ -502,7 +502,7 @@ func TestDroppedTargetsAfterReload(t *testing.T) {
 	writeFile(t, path, job(both, dropX))
 	s, _ := startScraper(t, path)
 	droppedAddrs := func() []string {
-		drops, counts := s.DroppedTargets()
+		drops, counts := s.DroppedTargets(s.ActiveTargets())
 		var out []string
 		for _, d := range drops {
 			if d.ScrapePool == "c" {

@@ -109,11 +109,11 @@ func (s *Scraper) TargetMetadata(t web.Target, metric string) []web.MetricMetada
 // static_configs, one whose address the job no longer lists. Targets of
 // the other service discoveries that disappeared stay listed until Vigil
 // restarts (README, "Where Vigil differs from Prometheus").
-func (s *Scraper) DroppedTargets() ([]web.DroppedTarget, map[string]int) {
-	lt := s.libTargets("any")
-	active := make(map[string]bool, len(lt.Data.ActiveTargets))
-	for _, t := range lt.Data.ActiveTargets {
-		active[labels.FromMap(t.DiscoveredLabels).String()] = true
+func (s *Scraper) DroppedTargets(activeTargets []web.Target) ([]web.DroppedTarget, map[string]int) {
+	lt := s.libTargets("dropped")
+	active := make(map[string]bool, len(activeTargets))
+	for _, t := range activeTargets {
+		active[t.DiscoveredLabels.String()] = true
 	}
 	static := staticTargets(s.cfg.Load())
 	var out []web.DroppedTarget

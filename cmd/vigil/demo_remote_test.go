@@ -115,18 +115,11 @@ func TestDemoAgainstAnotherVigil(t *testing.T) {
 	if code, body := statusOf(t, c, "GET", p.BaseURL+"/internal/force_flush", "", nil); code != 200 {
 		t.Fatalf("force_flush: %d %s", code, body)
 	}
-	var steps struct {
-		Data struct {
-			Result []struct {
-				Values [][2]any `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
+	steps := rangeSamples(t, c, p.BaseURL, up+"[3h]")
+	if len(steps) != 1 {
+		t.Fatalf("up of the demo: %+v", steps)
 	}
-	scrapeGetJSON(t, c, p.BaseURL+"/api/v1/query?query="+url.QueryEscape(up+"[3h]"), &steps)
-	if len(steps.Data.Result) != 1 {
-		t.Fatalf("up of the demo: %+v", steps.Data)
-	}
-	vs := steps.Data.Result[0].Values
+	vs := steps[0]
 	// The backfill ended at the 15 s step before the first start, and the
 	// restart came 20 s or more after it: at least one step more.
 	if len(vs) < 481+1 {
@@ -211,23 +204,16 @@ func TestDemoBackfillFitsTheRemoteRetention(t *testing.T) {
 		if code, body := statusOf(t, c, http.MethodGet, p.BaseURL+"/internal/force_flush", "", nil); code != http.StatusOK {
 			t.Fatalf("force_flush: %d %s", code, body)
 		}
-		var res struct {
-			Data struct {
-				Result []struct {
-					Values [][2]any `json:"values"`
-				} `json:"result"`
-			} `json:"data"`
-		}
-		scrapeGetJSON(t, c, p.BaseURL+"/api/v1/query?query="+url.QueryEscape(up+"[1d]"), &res)
-		if r := res.Data.Result; len(r) == 1 && len(r[0].Values) >= 100 {
-			oldest := time.Unix(int64(r[0].Values[0][0].(float64)), 0)
+		r := rangeSamples(t, c, p.BaseURL, up+"[1d]")
+		if len(r) == 1 && len(r[0]) >= 100 {
+			oldest := time.Unix(int64(r[0][0][0].(float64)), 0)
 			if age := time.Since(oldest); age < 23*time.Hour+58*time.Minute || age > 24*time.Hour {
 				t.Errorf("the oldest step is %s old, want the retention less a minute", age.Round(time.Second))
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("fewer than 100 steps stored within 60s: %+v\n%s", res.Data.Result, d.stderr.String())
+			t.Fatalf("fewer than 100 steps stored within 60s: %+v\n%s", r, d.stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -238,4 +224,23 @@ func TestDemoBackfillFitsTheRemoteRetention(t *testing.T) {
 			t.Errorf("%g rows rejected as %s", n, reason)
 		}
 	}
+}
+
+// rangeSamples asks baseURL for the range vector q (a selector such as
+// up[1h]) and returns each series' samples, [unix seconds, "value"] pairs.
+func rangeSamples(t *testing.T, c *http.Client, baseURL, q string) [][][2]any {
+	t.Helper()
+	var res struct {
+		Data struct {
+			Result []struct {
+				Values [][2]any `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	scrapeGetJSON(t, c, baseURL+"/api/v1/query?query="+url.QueryEscape(q), &res)
+	out := make([][][2]any, len(res.Data.Result))
+	for i, r := range res.Data.Result {
+		out[i] = r.Values
+	}
+	return out
 }

@@ -74,18 +74,11 @@ func TestDemo(t *testing.T) {
 	// No timestamp written twice: the restart's backfill starts after the
 	// last step stored.
 	for _, series := range []string{`up{job="panic-platform",instance="demo-api:8000"}`, `db_connections_active{job="panic-platform"}`, `auth_login_attempts_total{user_type="admin",result="success"}`} {
-		var res struct {
-			Data struct {
-				Result []struct {
-					Values [][2]any `json:"values"`
-				} `json:"result"`
-			} `json:"data"`
+		res := rangeSamples(t, c, p.BaseURL, series+"[7h]")
+		if len(res) != 1 || len(res[0]) < 1440 {
+			t.Fatalf("%s: %+v", series, res)
 		}
-		scrapeGetJSON(t, c, p.BaseURL+"/api/v1/query?query="+url.QueryEscape(series+"[7h]"), &res)
-		if len(res.Data.Result) != 1 || len(res.Data.Result[0].Values) < 1440 {
-			t.Fatalf("%s: %+v", series, res.Data)
-		}
-		vs := res.Data.Result[0].Values
+		vs := res[0]
 		for i := 1; i < len(vs); i++ {
 			if vs[i][0].(float64) <= vs[i-1][0].(float64) {
 				t.Fatalf("%s has two samples at %v", series, vs[i][0])

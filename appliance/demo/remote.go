@@ -171,7 +171,11 @@ func (r *Remote) Retention(ctx context.Context) (time.Duration, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("runtime information of %s: %s: %s", r.URL, resp.Status, answerText(resp.Body))
+		err := fmt.Errorf("runtime information of %s: %s: %s", r.URL, resp.Status, answerText(resp.Body))
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			err = fmt.Errorf("%w; reading the retention needs a viewer's or an admin's credentials", err)
+		}
+		return 0, err
 	}
 	var env struct {
 		Data struct {

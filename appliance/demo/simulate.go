@@ -73,10 +73,8 @@ func Simulate(ctx context.Context, t Target, opts Options) error {
 	// would reach past it is cut to fit, with a minute to spare for the
 	// time the backfill itself takes.
 	backfill := opts.Backfill
-	retention, err := t.Retention(ctx)
-	if err != nil {
-		log.Warn("cannot read the retention; a backfill that reaches past it fails", "err", err)
-	} else {
+	retention, retentionErr := t.Retention(ctx)
+	if retentionErr == nil {
 		backfill = min(backfill, max(retention-time.Minute, 0))
 	}
 	from := now.Add(-backfill).Truncate(Step)
@@ -105,7 +103,13 @@ func Simulate(ctx context.Context, t Target, opts Options) error {
 		log.Info("resuming the simulated Panic platform", "last_step", last.UTC().Format(time.RFC3339), "series", n)
 	}
 	if !from.After(now) {
-		if backfill < opts.Backfill && from.Equal(cut) {
+		// The retention matters only to history written as far back as
+		// asked, not to what a resume or an unreadable last step shortened.
+		switch {
+		case !from.Equal(cut):
+		case retentionErr != nil:
+			log.Warn("cannot read the retention; a backfill that reaches past it fails", "err", retentionErr)
+		case backfill < opts.Backfill:
 			log.Info("demo backfill shortened to fit the retention", "backfill", opts.Backfill, "retention", retention, "shortened_to", backfill)
 		}
 		t0 := time.Now()
